@@ -1,0 +1,87 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// The behaviours cynic ships. Each is a plugin built like anyone else's: a dynamic library
+/// exporting `cynic_plugin_entry`, found by the host beside its own executable.
+let shippedPlugins: [(folder: String, target: String, swift: Bool)] = [
+    ("reset", "PluginReset", false),
+    ("random", "PluginRandom", false),
+    ("noresponse", "PluginNoResponse", false),
+    ("http-html", "PluginHTTPHTML", true),
+    ("http-json", "PluginHTTPJSON", true),
+    ("http-nobody", "PluginHTTPNoBody", true),
+    ("http-slow", "PluginHTTPSlow", true),
+]
+
+let strictSwift: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "cynic",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "cynic", targets: ["cynic"]),
+        .library(name: "CynicPluginKit", targets: ["CynicPluginKit"]),
+    ] + shippedPlugins.map {
+        .library(name: "cynic-plugin-\($0.folder)", type: .dynamic, targets: [$0.target])
+    },
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        // The public ABI header, as a C module for the Swift side.
+        .target(name: "CCynicPlugin", path: "include", publicHeadersPath: "."),
+        // libffi, Debian's libffi-dev: the host calls a plugin's typed configure function with it.
+        .systemLibrary(name: "CFFI", path: "Sources/CFFI", pkgConfig: "libffi",
+                       providers: [.apt(["libffi-dev"])]),
+
+        .target(name: "CynicPlugins",
+                dependencies: ["CCynicPlugin", "CFFI", .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strictSwift),
+        .target(name: "CynicRuntime",
+                dependencies: ["CynicPlugins", "CCynicPlugin",
+                               .product(name: "NIOCore", package: "swift-nio"),
+                               .product(name: "NIOPosix", package: "swift-nio"),
+                               .product(name: "NIOHTTP1", package: "swift-nio"),
+                               .product(name: "DequeModule", package: "swift-collections"),
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strictSwift),
+        .target(name: "CynicConfig",
+                dependencies: ["CynicPlugins", .product(name: "Yams", package: "Yams")],
+                swiftSettings: strictSwift),
+        .target(name: "CynicLogSink",
+                dependencies: [.product(name: "NIOCore", package: "swift-nio"),
+                               .product(name: "NIOPosix", package: "swift-nio"),
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strictSwift),
+        .executableTarget(name: "cynic",
+                          dependencies: ["CynicPlugins", "CynicRuntime", "CynicConfig", "CynicLogSink",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                         .product(name: "Logging", package: "swift-log"),
+                                         .product(name: "NIOCore", package: "swift-nio"),
+                                         .product(name: "NIOPosix", package: "swift-nio")],
+                          swiftSettings: strictSwift),
+
+        // The kit Swift plugins build on: it fills the same C descriptor; no Swift type crosses.
+        .target(name: "CynicPluginKit", dependencies: ["CCynicPlugin"], swiftSettings: strictSwift),
+
+        .target(name: "CynicTestSupport",
+                dependencies: ["CynicPlugins", "CynicRuntime"],
+                path: "Tests/CynicTestSupport"),
+        .testTarget(name: "CynicPluginsTests", dependencies: ["CynicPlugins", "CynicTestSupport"]),
+        .testTarget(name: "CynicRuntimeTests",
+                    dependencies: ["CynicRuntime", "CynicPlugins", "CynicTestSupport"]),
+        .testTarget(name: "CynicConfigTests", dependencies: ["CynicConfig", "CynicTestSupport"]),
+        .testTarget(name: "CynicLogSinkTests", dependencies: ["CynicLogSink", "CynicTestSupport"]),
+        .testTarget(name: "CynicCLITests", dependencies: ["CynicTestSupport"]),
+    ] + shippedPlugins.map { plugin in
+        plugin.swift
+            ? .target(name: plugin.target, dependencies: ["CynicPluginKit", "CCynicPlugin"],
+                      path: "plugins/\(plugin.folder)", swiftSettings: strictSwift)
+            : .target(name: plugin.target, dependencies: ["CCynicPlugin"], path: "plugins/\(plugin.folder)",
+                      publicHeadersPath: ".")
+    }
+)

@@ -1,0 +1,1 @@
+#include <cynic/plugin.h>
