@@ -42,7 +42,7 @@ let package = Package(
                 dependencies: ["CCynicPlugin", "CFFI", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strictSwift),
         .target(name: "CynicRuntime",
-                dependencies: ["CynicPlugins", "CCynicPlugin",
+                dependencies: ["CynicPlugins", "CynicConfig", "CCynicPlugin",
                                .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOPosix", package: "swift-nio"),
                                .product(name: "NIOHTTP1", package: "swift-nio"),

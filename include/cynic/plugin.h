@@ -15,9 +15,9 @@
  * THREADS. The host runs connections on a few event-loop threads. For one connection, every
  * callback runs on that connection's thread and calls never overlap. Callbacks of different
  * connections — even of one service instance — may run at the same time on different threads, so
- * an instance is read-only once configured, or the plugin synchronises it itself. `create`,
- * the configure function and `destroy` run on the host's control thread, never while a
- * connection of that instance is open. A host function taking a `cynic_conn *` may only be called
+ * an instance is read-only once configured, or the plugin synchronises it itself. `create`
+ * and the configure function run on the host's control thread before any connection of the
+ * instance; `destroy` after the last one has ended. A host function taking a `cynic_conn *` may only be called
  * from inside a callback for that same connection (it returns CYNIC_ERR_THREAD otherwise).
  *
  * OWNERSHIP. Pointers the host passes in are borrowed: valid until the callback returns unless
@@ -115,7 +115,14 @@ typedef void (*cynic_any_fn)(void);
  * The host parses requests; the plugin answers with raw bytes through the same actions, so it
  * can answer with malformed HTTP on purpose. After the plugin's actions for one request are all
  * done and the connection is still open, the host hands it the next request (keep-alive,
- * pipelining). Everything in these structs is borrowed for the duration of the callback.
+ * pipelining): a request's answer is done when, after conn_request (or a conn_resume it led to)
+ * returns, no action is left in the queue — so a conn_request that queues nothing is answered
+ * with nothing, and the next request follows. Everything in these structs is borrowed for the
+ * duration of the callback; read `struct_size` before a field added after ABI 1.
+ *
+ * Limits the host enforces before a plugin sees anything: a request line and header block of at
+ * most 80 KiB, a body of at most 1 MiB, 16 requests pipelined ahead. A request over a limit or not
+ * parseable as HTTP/1.x is answered by the host itself (400 or 413, then close) and logged.
  */
 typedef struct cynic_http_header {
     const char *name;  /* as the client sent it, NUL-terminated */
@@ -147,7 +154,8 @@ static inline const char *cynic_http_header_value(const cynic_http_request *requ
 /* ---------------------------------------------------------------------------------------------
  * The host's function table. Since ABI 1.
  *
- * Passed to `create`; valid until the process exits. Append-only: later ABI versions add fields
+ * Passed to `create`; valid until the process exits, and the same table for every instance, so
+ * a plugin may keep it in a static variable. Append-only: later ABI versions add fields
  * at the end, and `struct_size` tells a plugin which exist (check it before using a newer one).
  *
  * Actions (send, wait, close, reset, shutdown_write, stop_reading, then) are queued and performed
@@ -171,7 +179,9 @@ typedef struct cynic_host {
     int (*send)(cynic_conn *conn, const void *bytes, size_t length);
     /* Queue a pause of `milliseconds` before the next action. Since ABI 1. */
     int (*wait)(cynic_conn *conn, uint64_t milliseconds);
-    /* Queue an orderly close (FIN) of both directions; the connection then ends. Since ABI 1. */
+    /* Queue an orderly close (FIN) of both directions; the connection then ends. Once a close or
+     * reset is queued, every later action returns CYNIC_ERR_CLOSED (until cancel_pending), and
+     * no conn_data, conn_request or conn_peer_closed arrives any more. Since ABI 1. */
     int (*close)(cynic_conn *conn);
     /* Queue an abortive close: SO_LINGER {1, 0}, then close, so the peer gets a TCP RST. Its
      * next receive fails with ECONNRESET and the write after that with EPIPE. Since ABI 1. */
@@ -227,10 +237,12 @@ typedef struct cynic_plugin {
     cynic_any_fn configure;
 
     /* Make the state of one service (a behaviour with its parameters). Several services may use
-     * one plugin. `host` is valid until the process exits. May be NULL (the instance is NULL);
-     * return NULL only when the instance needs no state. Control thread. */
+     * one plugin. `host` is valid until the process exits. May be NULL (the instance is NULL).
+     * When the plugin has a `destroy`, returning NULL means failure (out of memory) and the
+     * service is refused; without one, NULL is a valid stateless instance. Control thread. */
     void *(*create)(const cynic_host *host);
-    /* Free the instance. Called once no connection of it remains. May be NULL. Control thread. */
+    /* Free the instance. Called once, when the service is gone and no connection of it
+     * remains, on any host thread, never during another callback of the instance. May be NULL. */
     void (*destroy)(void *instance);
 
     /* A connection was accepted. Return the plugin's per-connection state (NULL is fine); it is
@@ -244,7 +256,8 @@ typedef struct cynic_plugin {
     /* The `then(conn, tag)` the plugin queued was reached. May be NULL. */
     void (*conn_resume)(void *state, cynic_conn *conn, uint64_t tag);
     /* The peer closed its sending side (read EOF). May be NULL: the host then closes the
-     * connection once the actions already queued are done. */
+     * connection once the plugin is idle — every queued action done, including those queued
+     * from a conn_resume on the way, so a response being streamed still completes. */
     void (*conn_peer_closed)(void *state, cynic_conn *conn);
     /* The connection is over, for whatever reason (our close or reset, the peer's reset, the
      * server stopping). Called exactly once per conn_open; free `state` here. No host function may

@@ -1,0 +1,75 @@
+import CynicPlugins
+
+extension Configuration {
+    /// The configuration as a file `parse` reads back, with every parameter of each service's
+    /// behaviour written out — given values as set, defaults as comments to edit — so a dump is a
+    /// starting point that documents itself.
+    public func yaml(plugins: [String: Plugin]) -> String {
+        var lines = [
+            "# cynic configuration. Run it with: cynic --config FILE",
+            "# Each entry under `services` is one listener: a behaviour, an address, parameters.",
+            "# Several services may share a behaviour with different parameters.",
+        ]
+        switch logSink {
+        case .defaultPath: lines += ["", "log_sink:", "  enabled: true  # or path: /some/dir/log.sock"]
+        case .path(let path): lines += ["", "log_sink:", "  path: \(Self.quoted(path))"]
+        case .disabled: lines += ["", "log_sink:", "  enabled: false"]
+        }
+        lines += ["", "services:"]
+        for service in services {
+            lines.append("  \(Self.quoted(service.name)):")
+            if let summary = plugins[service.behaviour]?.summary, !summary.isEmpty {
+                lines.append("    # \(summary)")
+            }
+            lines.append("    behaviour: \(Self.quoted(service.behaviour))")
+            switch service.address {
+            case .tcp(let host, let port):
+                lines.append("    host: \(Self.quoted(host))")
+                lines.append("    port: \(port)")
+            case .unix(let path):
+                lines.append("    unix: \(Self.quoted(path))")
+            }
+            let specs = plugins[service.behaviour]?.parameters ?? []
+            let unknown = service.parameters.keys.filter { name in !specs.contains { $0.name == name } }.sorted()
+            guard !specs.isEmpty || !unknown.isEmpty else { continue }
+            lines.append("    params:")
+            for spec in specs {
+                let doc = "# \(spec.type.cName)" + (spec.doc.isEmpty ? "" : ": \(spec.doc)")
+                if let given = service.parameters[spec.name] {
+                    lines.append("      \(spec.name): \(Self.quoted(given.text))  \(doc)")
+                } else if let text = spec.defaultText {
+                    lines.append("      # \(spec.name): \(Self.quoted(text))  \(doc)")
+                } else {
+                    lines.append("      # \(spec.name): \(spec.type == .string ? "(unset)" : "(required)")  \(doc)")
+                }
+            }
+            for name in unknown {
+                lines.append("      \(name): \(Self.quoted(service.parameters[name]!.text))")
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// A YAML double-quoted scalar: always safe, whatever the text.
+    static func quoted(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case "\n": result += "\\n"
+            case "\t": result += "\\t"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
+                result += "\\x" + String(scalar.value, radix: 16).leftPadded(to: 2)
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result + "\""
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        String(repeating: "0", count: max(0, width - count)) + self
+    }
+}

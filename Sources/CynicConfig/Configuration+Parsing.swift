@@ -1,0 +1,146 @@
+import CynicPlugins
+import Yams
+
+extension Configuration {
+    /// Parses a configuration file's text. `file` names it in errors.
+    public static func parse(yaml text: String, file: String) throws(ConfigurationError) -> Configuration {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw ConfigurationError(yamlError: error, file: file)
+        } catch {
+            throw ConfigurationError(file: file, line: nil, column: nil, message: "\(error)")
+        }
+        guard let root else { throw ConfigurationError(file: file, line: nil, column: nil, message: "the file is empty") }
+        let reader = NodeReader(file: file)
+        let top = try reader.mapping(root, key: "the top level", allowed: ["services", "log_sink"])
+
+        var services: [ServiceSpec] = []
+        if let servicesNode = top["services"] {
+            for (name, node) in try reader.entries(servicesNode.value, key: "services") {
+                services.append(try reader.service(named: name, node))
+            }
+        }
+        var logSink = LogSinkSetting.defaultPath
+        if let sinkNode = top["log_sink"] {
+            let sink = try reader.mapping(sinkNode.value, key: "log_sink", allowed: ["path", "enabled"])
+            if let enabled = sink["enabled"], try !reader.bool(enabled.value, key: "log_sink.enabled") {
+                logSink = .disabled
+            } else if let path = sink["path"] {
+                logSink = .path(try reader.string(path.value, key: "log_sink.path"))
+            }
+        }
+        return Configuration(services: services, logSink: logSink)
+    }
+}
+
+/// Reads typed values out of YAML nodes, with errors that name the key and the line.
+private struct NodeReader {
+    let file: String
+
+    func error(_ node: Node, _ message: String) -> ConfigurationError {
+        ConfigurationError(file: file, line: node.mark?.line, column: node.mark?.column, message: message)
+    }
+
+    /// The entries of a mapping in file order, refusing duplicate keys.
+    func entries(_ node: Node, key: String) throws(ConfigurationError) -> [(String, Node)] {
+        guard case .mapping(let mapping) = node else { throw error(node, "\(key): expected a mapping of names to settings") }
+        var seen: Set<String> = []
+        var result: [(String, Node)] = []
+        for (keyNode, value) in mapping {
+            guard case .scalar(let scalar) = keyNode else { throw error(keyNode, "\(key): keys must be plain names") }
+            guard seen.insert(scalar.string).inserted else { throw error(keyNode, "\(key).\(scalar.string): given twice") }
+            result.append((scalar.string, value))
+        }
+        return result
+    }
+
+    /// A mapping whose keys must be among `allowed`: a typo is an error, not a silent default.
+    func mapping(_ node: Node, key: String, allowed: [String]) throws(ConfigurationError) -> [String: (key: Node, value: Node)] {
+        guard case .mapping(let mapping) = node else { throw error(node, "\(key): expected a mapping") }
+        var result: [String: (key: Node, value: Node)] = [:]
+        for (keyNode, value) in mapping {
+            guard case .scalar(let scalar) = keyNode else { throw error(keyNode, "\(key): keys must be plain names") }
+            let name = scalar.string
+            guard allowed.contains(name) else {
+                throw error(keyNode, "\(key): unknown key '\(name)' (expected one of: \(allowed.joined(separator: ", ")))")
+            }
+            guard result[name] == nil else { throw error(keyNode, "\(key).\(name): given twice") }
+            result[name] = (keyNode, value)
+        }
+        return result
+    }
+
+    func scalar(_ node: Node, key: String, expected: String) throws(ConfigurationError) -> Node.Scalar {
+        guard case .scalar(let scalar) = node else { throw error(node, "\(key): expected \(expected)") }
+        return scalar
+    }
+
+    func string(_ node: Node, key: String) throws(ConfigurationError) -> String {
+        let value = try scalar(node, key: key, expected: "a string").string
+        guard !value.isEmpty else { throw error(node, "\(key): expected a non-empty string") }
+        return value
+    }
+
+    func bool(_ node: Node, key: String) throws(ConfigurationError) -> Bool {
+        let scalar = try scalar(node, key: key, expected: "true or false")
+        guard let value = Bool.construct(from: scalar) else {
+            throw error(node, "\(key): expected true or false, got '\(scalar.string)'")
+        }
+        return value
+    }
+
+    func service(named name: String, _ node: Node) throws(ConfigurationError) -> ServiceSpec {
+        let key = "services.\(name)"
+        let fields = try mapping(node, key: key, allowed: ["behaviour", "host", "port", "unix", "params"])
+        let behaviour = try fields["behaviour"].map { field throws(ConfigurationError) in
+            try string(field.value, key: "\(key).behaviour")
+        } ?? name
+        let address: ServiceAddress
+        switch (fields["port"], fields["unix"]) {
+        case (.some, .some):
+            throw error(node, "\(key): give either `port` or `unix`, not both")
+        case (.none, .none):
+            throw error(node, "\(key): needs `port` (TCP) or `unix` (a socket path)")
+        case (.some(let port), .none):
+            let text = try scalar(port.value, key: "\(key).port", expected: "a port number").string
+            guard let number = Int(text), (0...65535).contains(number) else {
+                throw error(port.value, "\(key).port: expected a port number (0-65535), got '\(text)'")
+            }
+            let host = try fields["host"].map { field throws(ConfigurationError) in
+                try string(field.value, key: "\(key).host")
+            } ?? ServiceSpec.defaultHost
+            address = .tcp(host: host, port: number)
+        case (.none, .some(let path)):
+            if let host = fields["host"] { throw error(host.key, "\(key).host: a unix service has no host") }
+            address = .unix(path: try string(path.value, key: "\(key).unix"))
+        }
+        var parameters: [String: ParameterInput] = [:]
+        if let params = fields["params"] {
+            for (parameter, value) in try entries(params.value, key: "\(key).params") {
+                let text = try scalar(value, key: "\(key).params.\(parameter)", expected: "a single value").string
+                // `~` or `null`: the behaviour's default, as if the line were not there.
+                if case .scalar(let scalar) = value, scalar.tag == Tag(.null) || (scalar.style == .plain && ["~", "null", ""].contains(text)) {
+                    continue
+                }
+                parameters[parameter] = ParameterInput(text, origin: "\(file):\(value.mark?.line ?? 0)")
+            }
+        }
+        return ServiceSpec(name: name, behaviour: behaviour, address: address, parameters: parameters,
+                           origin: "\(file):\(node.mark?.line ?? 0)")
+    }
+}
+
+extension ConfigurationError {
+    init(yamlError: YamlError, file: String) {
+        switch yamlError {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+             .composer(let context, let problem, let mark, _):
+            let what = [context?.text, problem].compactMap { $0 }.joined(separator: " ")
+            self.init(file: file, line: mark.line, column: mark.column, message: "not valid YAML: \(what)")
+        default:
+            self.init(file: file, line: nil, column: nil, message: "not valid YAML: \(yamlError)")
+        }
+    }
+}

@@ -1,0 +1,90 @@
+import CCynicPlugin
+
+/// One client connection, as a plugin sees it: the host queues the actions asked here and performs
+/// them in order (see "The host's function table" in `cynic/plugin.h`).
+///
+/// Valid only inside a callback for this connection, on its thread: do not keep it, or hand it to
+/// another thread (the host refuses with `CYNIC_ERR_THREAD`). Each action returns `CYNIC_OK` once
+/// queued, or a `CYNIC_ERR_*` code; most callers can ignore it, since a connection that has ended
+/// will soon get its `end()` anyway.
+public struct Connection {
+    /// The host's handle, for calling the host table directly.
+    public let pointer: OpaquePointer
+    /// The host's function table.
+    public let host: UnsafePointer<cynic_host>
+
+    init(_ pointer: OpaquePointer, host: UnsafePointer<cynic_host>) {
+        self.pointer = pointer
+        self.host = host
+    }
+
+    /// Queues `bytes` to send; they are copied before this returns.
+    @discardableResult
+    public func send(_ bytes: some Collection<UInt8>) -> Int32 {
+        let status = bytes.withContiguousStorageIfAvailable { buffer in
+            host.pointee.send(pointer, buffer.baseAddress, buffer.count)
+        }
+        return status ?? Array(bytes).withUnsafeBufferPointer { buffer in
+            host.pointee.send(pointer, buffer.baseAddress, buffer.count)
+        }
+    }
+
+    /// Queues the UTF-8 bytes of `text` to send.
+    @discardableResult
+    public func send(_ text: String) -> Int32 {
+        send(text.utf8)
+    }
+
+    /// Queues a pause before the next action.
+    @discardableResult
+    public func wait(milliseconds: UInt64) -> Int32 {
+        host.pointee.wait(pointer, milliseconds)
+    }
+
+    /// Queues an orderly close (FIN) of both directions.
+    @discardableResult
+    public func close() -> Int32 {
+        host.pointee.close(pointer)
+    }
+
+    /// Queues an abortive close: the peer gets a TCP RST.
+    @discardableResult
+    public func reset() -> Int32 {
+        host.pointee.reset(pointer)
+    }
+
+    /// Queues `shutdown(SHUT_WR)`: the peer reads EOF; the connection stays open for reading.
+    @discardableResult
+    public func shutdownWrite() -> Int32 {
+        host.pointee.shutdown_write(pointer)
+    }
+
+    /// Queues: stop reading from the socket, so the peer's writes eventually block.
+    @discardableResult
+    public func stopReading() -> Int32 {
+        host.pointee.stop_reading(pointer)
+    }
+
+    /// Queues a call back to `resume(tag:on:)` once every action queued before it is done: the way
+    /// to stream without holding everything at once.
+    @discardableResult
+    public func then(_ tag: UInt64) -> Int32 {
+        host.pointee.then(pointer, tag)
+    }
+
+    /// Drops every queued action not yet started; a `wait` in progress ends now.
+    @discardableResult
+    public func cancelPending() -> Int32 {
+        host.pointee.cancel_pending(pointer)
+    }
+
+    /// Writes a line to cynic's console, tagged with the service and this connection.
+    public func log(_ level: LogLevel, _ message: String) {
+        host.pointee.log(pointer, level.rawValue, message)
+    }
+}
+
+/// The level of a line written with `Connection.log(_:_:)`.
+public enum LogLevel: UInt32, Sendable {
+    case debug = 0, info = 1, warning = 2, error = 3 // CYNIC_LOG_*
+}

@@ -1,0 +1,134 @@
+import CCynicPlugin
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A loaded, validated plugin: a behaviour cynic can serve.
+///
+/// Everything the host needs from the descriptor is read and checked once, at load time, so an
+/// incompatible plugin is refused then and never at its first call.
+public final class Plugin: @unchecked Sendable {
+    // @unchecked: every stored property is immutable after init; the descriptor copy holds C
+    // function pointers and strings that live as long as the mapped image, which is never unmapped.
+
+    public static let entrySymbol = CYNIC_ENTRY_SYMBOL
+    /// The ABI versions this host loads.
+    public static let supportedABI: ClosedRange<UInt32> = 1...CYNIC_ABI_VERSION
+
+    public let name: String
+    public let summary: String
+    public let defaultPort: UInt16?
+    public let speaksHTTP1: Bool
+    public let parameters: [ParameterSpec]
+    public let abiVersion: UInt32
+    /// The file it was loaded from.
+    public let file: String
+    /// The descriptor, copied into a host-sized struct whose fields the plugin's older, smaller
+    /// struct does not have are zero.
+    public let descriptor: cynic_plugin
+    let configureCall: ConfigureCall?
+
+    /// Loads `file` with dlopen and validates its descriptor.
+    public static func load(file: String) throws(PluginRefusal) -> Plugin {
+        do {
+            return try Plugin(file: file)
+        } catch {
+            throw PluginRefusal(file: file, reason: error)
+        }
+    }
+
+    private init(file: String) throws(PluginError) {
+        // RTLD_NOW reports an undefined symbol here rather than at a first call. RTLD_NODELETE:
+        // an image with Swift code in it must never be unmapped (the Swift runtime keeps pointers
+        // into its metadata), and a refused image may have Swift code in it too.
+        guard let handle = dlopen(file, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
+            throw .notLoadable(Self.lastDLError(stripping: file))
+        }
+        guard let symbol = dlsym(handle, Self.entrySymbol) else { throw .noEntrySymbol }
+        let entry = unsafeBitCast(symbol, to: cynic_plugin_entry_fn.self)
+        guard let raw = entry() else { throw .nullDescriptor }
+
+        // abi_version and struct_size are the first two fields of every version: safe to read.
+        let abiVersion = raw.pointee.abi_version
+        guard Self.supportedABI.contains(abiVersion) else {
+            throw .unsupportedABI(found: abiVersion, supported: Self.supportedABI)
+        }
+        let declaredSize = Int(raw.pointee.struct_size)
+        let requiredSize = MemoryLayout<cynic_plugin>.offset(of: \cynic_plugin.conn_open)!
+            + MemoryLayout<UnsafeRawPointer>.size
+        guard declaredSize >= requiredSize else {
+            throw .invalidDescriptor("struct_size \(declaredSize) is smaller than the \(requiredSize) bytes ABI \(abiVersion) requires")
+        }
+        var descriptor = cynic_plugin()
+        withUnsafeMutableBytes(of: &descriptor) { target in
+            target.copyMemory(from: UnsafeRawBufferPointer(start: raw, count: min(declaredSize, target.count)))
+        }
+
+        guard let namePointer = descriptor.name, case let name = String(cString: namePointer), !name.isEmpty else {
+            throw .invalidDescriptor("missing name")
+        }
+        guard name.utf8.allSatisfy({ $0.isLowercaseLetterOrDigit || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") }) else {
+            throw .invalidDescriptor("name '\(name)' may only have lowercase letters, digits, '-' and '_'")
+        }
+        guard descriptor.conn_open != nil else { throw .invalidDescriptor("'\(name)' has no conn_open") }
+        let speaksHTTP1 = descriptor.flags & CYNIC_PLUGIN_HTTP1 != 0
+        if speaksHTTP1, descriptor.conn_request == nil {
+            throw .invalidDescriptor("'\(name)' speaks HTTP/1 but has no conn_request")
+        }
+        let parameters = try Self.readParameters(of: descriptor, behaviour: name)
+        if !parameters.isEmpty, descriptor.configure == nil {
+            throw .invalidDescriptor("'\(name)' declares \(parameters.count) parameter(s) but no configure function")
+        }
+
+        self.name = name
+        self.summary = descriptor.description.map { String(cString: $0) } ?? ""
+        self.defaultPort = descriptor.default_port == 0 ? nil : descriptor.default_port
+        self.speaksHTTP1 = speaksHTTP1
+        self.parameters = parameters
+        self.abiVersion = abiVersion
+        self.file = file
+        self.descriptor = descriptor
+        self.configureCall = descriptor.configure.map { ConfigureCall(function: $0, parameterTypes: parameters.map(\.type)) }
+    }
+
+    private static func readParameters(of descriptor: cynic_plugin, behaviour: String) throws(PluginError) -> [ParameterSpec] {
+        let count = Int(descriptor.param_count)
+        guard count > 0 else { return [] }
+        guard count <= 64 else { throw .invalidDescriptor("'\(behaviour)' declares \(count) parameters; at most 64 are allowed") }
+        guard let params = descriptor.params else {
+            throw .invalidDescriptor("'\(behaviour)' has param_count \(count) but params is NULL")
+        }
+        var specs: [ParameterSpec] = []
+        for index in 0..<count {
+            let param = params[index]
+            guard let namePointer = param.name, case let name = String(cString: namePointer), !name.isEmpty,
+                  name.utf8.allSatisfy({ $0.isLowercaseLetterOrDigit || $0 == UInt8(ascii: "_") }) else {
+                throw .invalidDescriptor("'\(behaviour)' parameter \(index) needs a name of lowercase letters, digits and '_'")
+            }
+            guard !specs.contains(where: { $0.name == name }) else {
+                throw .invalidDescriptor("'\(behaviour)' declares parameter '\(name)' twice")
+            }
+            guard let type = ParameterType(param.type) else {
+                throw .invalidDescriptor("'\(behaviour)' parameter '\(name)' has unknown type \(param.type)")
+            }
+            specs.append(try ParameterSpec(name: name, type: type,
+                                           defaultText: param.default_value.map { String(cString: $0) },
+                                           doc: param.doc.map { String(cString: $0) } ?? ""))
+        }
+        return specs
+    }
+
+    private static func lastDLError(stripping file: String) -> String {
+        guard let message = dlerror() else { return "unknown dlopen error" }
+        let text = String(cString: message)
+        // dlerror repeats the path; the refusal names the file already.
+        let prefix = file + ": "
+        return text.hasPrefix(prefix) ? String(text.dropFirst(prefix.count)) : text
+    }
+}
+
+extension UInt8 {
+    var isLowercaseLetterOrDigit: Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(self) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self)
+    }
+}

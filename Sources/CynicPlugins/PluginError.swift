@@ -1,0 +1,35 @@
+/// Why a plugin file was refused at load time. The loader adds the file to the message.
+public enum PluginError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// dlopen failed: not a shared object, wrong architecture, an undefined symbol...
+    case notLoadable(String)
+    /// The file has no `cynic_plugin_entry`.
+    case noEntrySymbol
+    /// The entry returned NULL.
+    case nullDescriptor
+    /// Built against an ABI this host does not know.
+    case unsupportedABI(found: UInt32, supported: ClosedRange<UInt32>)
+    /// The descriptor breaks a rule of the header.
+    case invalidDescriptor(String)
+    /// Another plugin already provides the behaviour.
+    case duplicateName(String, firstFile: String)
+
+    public var description: String {
+        switch self {
+        case .notLoadable(let reason): "not a loadable shared object: \(reason)"
+        case .noEntrySymbol: "no entry symbol \(Plugin.entrySymbol)"
+        case .nullDescriptor: "\(Plugin.entrySymbol) returned NULL"
+        case .unsupportedABI(let found, let supported):
+            "ABI version \(found) instead of \(supported.lowerBound == supported.upperBound ? "\(supported.lowerBound)" : "\(supported.lowerBound) to \(supported.upperBound)")"
+        case .invalidDescriptor(let reason): "invalid descriptor: \(reason)"
+        case .duplicateName(let name, let firstFile): "behaviour '\(name)' is already provided by \(firstFile)"
+        }
+    }
+}
+
+/// A plugin file the loader refused, and why.
+public struct PluginRefusal: Error, Sendable, Equatable, CustomStringConvertible {
+    public let file: String
+    public let reason: PluginError
+
+    public var description: String { "refused plugin \(file): \(reason)" }
+}

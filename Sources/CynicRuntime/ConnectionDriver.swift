@@ -1,0 +1,277 @@
+import CCynicPlugin
+import CynicPlugins
+import DequeModule
+import Logging
+import NIOCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs one connection for a plugin: calls its callbacks, and performs the actions it asks for,
+/// in order, on the connection's event loop.
+///
+/// The `cynic_conn *` a plugin holds is this object's address; it stays valid until conn_end
+/// returns, because the channel pipeline keeps the driver alive until the channel is closed.
+final class ConnectionDriver: ChannelInboundHandler {
+    typealias InboundIn = ConnectionInput
+    typealias OutboundOut = ByteBuffer
+
+    enum Action {
+        case send(ByteBuffer)
+        case wait(milliseconds: UInt64)
+        case close
+        case reset
+        case shutdownWrite
+        case stopReading
+        case then(tag: UInt64)
+    }
+
+    private let instance: BehaviourInstance
+    private let callbacks: cynic_plugin
+    private var logger: Logger
+    private let connections: ConnectionCounter
+
+    private var context: ChannelHandlerContext?
+    /// What conn_open returned.
+    private var state: UnsafeMutableRawPointer?
+    private var actions: Deque<Action> = []
+    /// A send or wait is under way; the next action starts when it is done.
+    private var actionInProgress = false
+    private var scheduledWait: Scheduled<Void>?
+    /// How deep we are in plugin callbacks: host functions are only valid inside one.
+    private var callbackDepth = 0
+    private var pumping = false
+    /// A close or reset is queued: nothing queued after it could run.
+    private var finishing = false
+    private var ended = false
+    private var readingStopped = false
+    private var peerClosed = false
+    /// HTTP requests waiting until the answer to the previous one is done.
+    private var pendingRequests: Deque<CollectedRequest> = []
+
+    /// Requests a client may pipeline before we stop reading from it.
+    private static let maxPendingRequests = 16
+    /// Actions one turn of the pump performs before letting the event loop serve others.
+    private static let actionsPerTurn = 64
+
+    init(instance: BehaviourInstance, logger: Logger, connections: ConnectionCounter) {
+        self.instance = instance
+        self.callbacks = instance.plugin.descriptor
+        self.logger = logger
+        self.connections = connections
+    }
+
+    private var conn: OpaquePointer { OpaquePointer(Unmanaged.passUnretained(self).toOpaque()) }
+
+    /// The driver behind a `cynic_conn *`, when the call comes from inside one of its callbacks.
+    static func withDriver(_ conn: OpaquePointer?, _ body: (ConnectionDriver) -> Int32) -> Int32 {
+        guard let conn else { return CYNIC_ERR_INVALID }
+        let driver = Unmanaged<ConnectionDriver>.fromOpaque(UnsafeRawPointer(conn)).takeUnretainedValue()
+        guard driver.callbackDepth > 0, driver.context?.eventLoop.inEventLoop == true else { return CYNIC_ERR_THREAD }
+        return body(driver)
+    }
+
+    // MARK: Channel events
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.context = context
+        if let peer = context.remoteAddress { logger[metadataKey: "peer"] = "\(peer)" }
+        connections.opened()
+        logger.debug("connection opened")
+        callPlugin { state = callbacks.conn_open(instance.pointer, conn) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !readingStopped, !ended else { return }
+        switch unwrapInboundIn(data) {
+        case .bytes(var buffer):
+            guard let onData = callbacks.conn_data else { return }
+            let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+            callPlugin { bytes.withUnsafeBufferPointer { onData(state, conn, $0.baseAddress, $0.count) } }
+        case .request(let request):
+            pendingRequests.append(request)
+            if pendingRequests.count >= Self.maxPendingRequests { setAutoRead(false) }
+            if isIdle { deliverNextRequest() }
+        case .badRequest(let reason):
+            logger.warning("closing connection: \(reason)")
+            context.close(promise: nil)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let event = event as? ChannelEvent, event == .inputClosed else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        peerClosed = true
+        if let onPeerClosed = callbacks.conn_peer_closed {
+            callPlugin { onPeerClosed(state, conn) }
+        } else if isIdle {
+            closeWhenIdle()
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A peer that resets is ordinary business here: it ends this connection, nothing else.
+        logger.debug("connection error: \(error)")
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        end()
+        context.fireChannelInactive()
+    }
+
+    // MARK: Actions, as the host table asks for them
+
+    func send(_ bytes: UnsafeRawBufferPointer) -> Int32 {
+        guard let context, !finishing, !ended else { return CYNIC_ERR_CLOSED }
+        var buffer = context.channel.allocator.buffer(capacity: bytes.count)
+        buffer.writeBytes(bytes)
+        return enqueue(.send(buffer))
+    }
+
+    func enqueue(_ action: Action) -> Int32 {
+        guard !finishing, !ended else { return CYNIC_ERR_CLOSED }
+        switch action {
+        case .close, .reset: finishing = true
+        default: break
+        }
+        actions.append(action)
+        return CYNIC_OK
+    }
+
+    func cancelPending() -> Int32 {
+        guard !ended else { return CYNIC_ERR_CLOSED }
+        actions.removeAll()
+        finishing = false
+        if let scheduledWait {
+            scheduledWait.cancel()
+            self.scheduledWait = nil
+            actionInProgress = false
+        }
+        return CYNIC_OK
+    }
+
+    func log(_ level: Logger.Level, _ message: String) {
+        logger.log(level: level, "\(message)")
+    }
+
+    // MARK: Running the queue
+
+    /// Calls into the plugin, then performs what it queued. Host functions check the depth.
+    private func callPlugin(_ body: () -> Void) {
+        callbackDepth += 1
+        body()
+        callbackDepth -= 1
+        if callbackDepth == 0 { pump() }
+    }
+
+    private var isIdle: Bool { actions.isEmpty && !actionInProgress && !ended && callbackDepth == 0 }
+
+    /// Starts queued actions until one has to wait (a write to flush, a timer) or the queue is
+    /// empty; then hands the plugin what it was waiting for.
+    private func pump() {
+        guard !pumping, let context else { return }
+        pumping = true
+        defer { pumping = false }
+        var performed = 0
+        while !actionInProgress, !ended, let action = actions.popFirst() {
+            perform(action, context: context)
+            performed += 1
+            if performed == Self.actionsPerTurn, !actions.isEmpty {
+                // Writes to a fast reader complete at once: without a break, one endless stream
+                // would keep every other connection of this event loop waiting.
+                context.eventLoop.assumeIsolated().execute { self.pump() }
+                return
+            }
+        }
+        guard isIdle, !finishing else { return }
+        if !pendingRequests.isEmpty {
+            deliverNextRequest()
+        } else if peerClosed, callbacks.conn_peer_closed == nil {
+            closeWhenIdle()
+        }
+    }
+
+    private func perform(_ action: Action, context: ChannelHandlerContext) {
+        switch action {
+        case .send(let buffer):
+            actionInProgress = true
+            context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
+                // A failed write means the connection is going away; channelInactive ends it.
+                self.actionInProgress = false
+                self.pump()  // a no-op when the write completed inside the running pump
+            }
+        case .wait(let milliseconds):
+            actionInProgress = true
+            let delay = TimeAmount.milliseconds(Int64(clamping: milliseconds))
+            scheduledWait = context.eventLoop.assumeIsolated().scheduleTask(in: delay) {
+                self.scheduledWait = nil
+                self.actionInProgress = false
+                self.pump()
+            }
+        case .close:
+            context.close(promise: nil)
+        case .reset:
+            // SO_LINGER {1, 0} then close() makes the kernel send an RST instead of a FIN.
+            if let socket = context.channel as? any SocketOptionProvider {
+                _ = socket.setSoLinger(linger(l_onoff: 1, l_linger: 0))
+            }
+            context.close(promise: nil)
+        case .shutdownWrite:
+            actionInProgress = true
+            context.close(mode: .output).assumeIsolated().whenComplete { _ in
+                self.actionInProgress = false
+                self.pump()
+            }
+        case .stopReading:
+            readingStopped = true
+            setAutoRead(false)
+        case .then(let tag):
+            guard let onResume = callbacks.conn_resume else { return }
+            callbackDepth += 1
+            onResume(state, conn, tag)
+            callbackDepth -= 1
+        }
+    }
+
+    private func deliverNextRequest() {
+        guard let request = pendingRequests.popFirst(), let onRequest = callbacks.conn_request else { return }
+        if pendingRequests.count < Self.maxPendingRequests, !readingStopped { setAutoRead(true) }
+        callPlugin { request.withCRequest { onRequest(state, conn, $0) } }
+    }
+
+    private func closeWhenIdle() {
+        _ = enqueue(.close)
+        pump()
+    }
+
+    private func setAutoRead(_ on: Bool) {
+        guard let options = context?.channel.syncOptions else { return }
+        try? options.setOption(.autoRead, value: on)
+    }
+
+    /// The connection is over: drop what was queued and let the plugin free its state, once.
+    private func end() {
+        guard !ended else { return }
+        ended = true
+        actions.removeAll()
+        pendingRequests.removeAll()
+        scheduledWait?.cancel()
+        scheduledWait = nil
+        callbacks.conn_end?(state, conn)
+        state = nil
+        connections.closed()
+        logger.debug("connection closed")
+        context = nil
+    }
+}
+
+/// What reaches the driver from the pipeline: raw bytes, or a whole HTTP request.
+enum ConnectionInput {
+    case bytes(ByteBuffer)
+    case request(CollectedRequest)
+    /// The client sent something that is not HTTP we can hand on; the connection closes.
+    case badRequest(String)
+}

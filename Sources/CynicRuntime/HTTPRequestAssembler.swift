@@ -1,0 +1,113 @@
+import CCynicPlugin
+import NIOCore
+import NIOHTTP1
+
+/// A whole HTTP request, as the host hands it to an HTTP plugin.
+struct CollectedRequest {
+    var head: HTTPRequestHead
+    var body: [UInt8]
+
+    /// Lends the request to a plugin as a `cynic_http_request`, valid for the call only.
+    func withCRequest<R>(_ body: (UnsafePointer<cynic_http_request>) -> R) -> R {
+        var strings = StringArena()
+        defer { strings.free() }
+        let headerCount = head.headers.count
+        let headers = UnsafeMutablePointer<cynic_http_header>.allocate(capacity: max(headerCount, 1))
+        defer { headers.deallocate() }
+        for (index, header) in head.headers.enumerated() {
+            headers[index] = cynic_http_header(name: strings.copy(header.name), value: strings.copy(header.value))
+        }
+        return self.body.withUnsafeBufferPointer { bodyBytes in
+            var request = cynic_http_request(
+                struct_size: UInt32(MemoryLayout<cynic_http_request>.size),
+                method: strings.copy(head.method.rawValue),
+                target: strings.copy(head.uri),
+                version_major: UInt16(head.version.major),
+                version_minor: UInt16(head.version.minor),
+                headers: headers,
+                header_count: UInt32(headerCount),
+                body: bodyBytes.isEmpty ? nil : bodyBytes.baseAddress,
+                body_length: bodyBytes.count,
+                keep_alive: head.isKeepAlive)
+            return withUnsafePointer(to: &request) { body($0) }
+        }
+    }
+}
+
+/// C strings that live until `free()`.
+private struct StringArena {
+    private var pointers: [UnsafeMutablePointer<CChar>] = []
+
+    mutating func copy(_ string: String) -> UnsafePointer<CChar> {
+        let utf8 = Array(string.utf8)
+        let pointer = UnsafeMutablePointer<CChar>.allocate(capacity: utf8.count + 1)
+        for (index, byte) in utf8.enumerated() { pointer[index] = CChar(bitPattern: byte) }
+        pointer[utf8.count] = 0
+        pointers.append(pointer)
+        return UnsafePointer(pointer)
+    }
+
+    func free() { pointers.forEach { $0.deallocate() } }
+}
+
+/// Turns NIOHTTP1's request parts into whole requests, with the body capped so a client cannot
+/// make the host hold more than `maxBodyBytes` for one request.
+final class HTTPRequestAssembler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = ConnectionInput
+
+    private let maxBodyBytes: Int
+    private var current: CollectedRequest?
+    private var refused = false
+
+    init(maxBodyBytes: Int) {
+        self.maxBodyBytes = maxBodyBytes
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !refused else { return }
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            current = CollectedRequest(head: head, body: [])
+        case .body(var chunk):
+            guard current != nil else { return }
+            guard current!.body.count + chunk.readableBytes <= maxBodyBytes else {
+                refuse(context: context, status: "413 Content Too Large",
+                       reason: "request body over \(maxBodyBytes) bytes")
+                return
+            }
+            current!.body += chunk.readBytes(length: chunk.readableBytes) ?? []
+        case .end:
+            guard let request = current else { return }
+            current = nil
+            context.fireChannelRead(wrapInboundOut(.request(request)))
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard error is HTTPParserError else {
+            context.fireErrorCaught(error)
+            return
+        }
+        refuse(context: context, status: "400 Bad Request", reason: "malformed HTTP request (\(error))")
+    }
+
+    /// Answers a request the host will not hand on, then closes: the client learns why, and
+    /// the behaviour is never called with something it cannot have expected.
+    private func refuse(context: ChannelHandlerContext, status: String, reason: String) {
+        refused = true
+        let response = "HTTP/1.1 \(status)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        context.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: response)), promise: nil)
+        context.fireChannelRead(wrapInboundOut(.badRequest(reason)))
+    }
+}
+
+/// In a raw service, bytes go to the driver as they come.
+final class RawInput: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ConnectionInput
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.fireChannelRead(wrapInboundOut(.bytes(unwrapInboundIn(data))))
+    }
+}

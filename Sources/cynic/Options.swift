@@ -1,0 +1,62 @@
+import ArgumentParser
+import CynicPlugins
+import Logging
+#if canImport(Glibc)
+// @preconcurrency: Swift 6 sees libc's `stdout`/`stderr` globals as shared mutable state.
+@preconcurrency import Glibc
+#endif
+
+/// Where plugins come from: the folder cynic was built in, then each --plugin-dir in order.
+struct PluginOptions: ParsableArguments {
+    @Option(name: .customLong("plugin-dir"), help: ArgumentHelp("A folder of plugins (*.so) to load; repeatable.", valueName: "DIR"))
+    var directories: [String] = []
+
+    var searchPath: [PluginDirectory] {
+        (PluginDirectory.builtIn().map { [$0] } ?? []) + directories.map { PluginDirectory(path: $0) }
+    }
+
+    func validate() throws {
+        for directory in directories {
+            var info = stat()
+            guard stat(directory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+                throw ValidationError("--plugin-dir \(directory): not a folder")
+            }
+        }
+    }
+
+    /// Loads every plugin; each refused file is one warning line, and the rest still load.
+    func loadCatalog(logger: Logger) throws -> PluginCatalog {
+        let catalog = try PluginCatalog.load(searchPath)
+        for refusal in catalog.refusals {
+            logger.warning("\(refusal)")
+        }
+        return catalog
+    }
+}
+
+struct LoggingOptions: ParsableArguments {
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var level: Logger.Level = .info
+
+    /// Log lines go to standard error; standard output is for what a caller parses (addresses).
+    func bootstrap() {
+        let level = self.level
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        // Line-buffered even into a pipe: a test harness waits for the "listening" lines.
+        setvbuf(stdout, nil, _IOLBF, 0)
+        // A client that resets must never take the server down.
+        signal(SIGPIPE, SIG_IGN)
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// A failure the user can fix: one line on standard error, exit status 1, no stack trace.
+func failure(_ message: String) -> ExitCode {
+    fputs("cynic: \(message)\n", stderr)
+    return ExitCode.failure
+}

@@ -1,0 +1,66 @@
+import ArgumentParser
+import CynicConfig
+import CynicPlugins
+import Logging
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run one service alone: the line a test suite puts in its setup.",
+        discussion: "Example: cynic serve http-slow --port 0 --param interval_ms=100 (port 0: the kernel picks one; the line printed says which).")
+
+    @Argument(help: "The behaviour to serve (see `cynic plugins`).")
+    var behaviour: String
+
+    @Option(help: "TCP port; 0 lets the kernel pick one. Default: the behaviour's own.")
+    var port: Int?
+
+    @Option(help: "Address to bind.")
+    var host: String = ServiceSpec.defaultHost
+
+    @Option(help: ArgumentHelp("Listen on this Unix socket instead of TCP.", valueName: "PATH"))
+    var unix: String?
+
+    @Option(name: .customLong("param"), help: ArgumentHelp("A parameter of the behaviour; repeatable.", valueName: "NAME=VALUE"))
+    var parameters: [String] = []
+
+    @Option(name: .customLong("log-sink"), help: ArgumentHelp("Also run the log sink on this Unix socket.", valueName: "PATH"))
+    var logSinkPath: String?
+
+    @OptionGroup var plugins: PluginOptions
+    @OptionGroup var logging: LoggingOptions
+
+    func validate() throws {
+        if let port, !(0...65535).contains(port) { throw ValidationError("--port \(port): expected 0-65535") }
+        if unix != nil, port != nil { throw ValidationError("give either --port or --unix, not both") }
+        for parameter in parameters where !parameter.contains("=") {
+            throw ValidationError("--param \(parameter): expected NAME=VALUE")
+        }
+    }
+
+    func run() async throws {
+        logging.bootstrap()
+        let logger = Logger(label: "cynic")
+        let catalog = try plugins.loadCatalog(logger: logger)
+        let address: ServiceAddress
+        if let unix {
+            address = .unix(path: unix)
+        } else if let port = port ?? catalog.plugins[behaviour]?.defaultPort.map(Int.init) {
+            address = .tcp(host: host, port: port)
+        } else if catalog.plugins[behaviour] == nil {
+            address = .tcp(host: host, port: 0)  // the unknown behaviour is reported below
+        } else {
+            throw failure("behaviour '\(behaviour)' has no default port: give --port")
+        }
+        var inputs: [String: ParameterInput] = [:]
+        for parameter in parameters {
+            let split = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = String(split[0])
+            inputs[name] = ParameterInput(String(split[1]), origin: "--param \(name)")
+        }
+        let spec = ServiceSpec(name: behaviour, behaviour: behaviour, address: address, parameters: inputs,
+                               origin: "cynic serve")
+        let configuration = Configuration(services: [spec], logSink: logSinkPath.map { .path($0) } ?? .disabled)
+        try await Runner(catalog: catalog, logger: logger).run(configuration)
+    }
+}

@@ -1,0 +1,39 @@
+import CynicConfig
+import CynicPlugins
+import CynicRuntime
+import Logging
+import NIOCore
+import NIOPosix
+
+/// Services started inside the test process, on ports the kernel picks, so tests run in
+/// parallel without fighting over cynic's fixed ports.
+public enum TestServices {
+    /// Event loops shared by every in-process service of the test run.
+    public static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+
+    /// The shipped plugins, built beside the test executable.
+    public static let shipped: PluginCatalog = {
+        // A test plugin may write to a closed connection: never die of SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
+        return (try? PluginCatalog.load([PluginDirectory(path: Paths.buildFolder, prefix: "libcynic-plugin-")])) ?? PluginCatalog()
+    }()
+
+    public static let logger = Logger(label: "cynic.test")
+
+    /// Starts one service of a shipped (or given) plugin on 127.0.0.1, port 0.
+    public static func start(_ behaviour: String, parameters: [String: String] = [:],
+                             catalog: PluginCatalog = shipped) async throws -> Service {
+        let inputs = parameters.mapValues { ParameterInput($0, origin: "test") }
+        let spec = ServiceSpec(name: behaviour, behaviour: behaviour, address: .tcp(host: "127.0.0.1", port: 0),
+                               parameters: inputs, origin: "test")
+        return try await Service.start(spec, plugins: catalog, group: group, logger: logger)
+    }
+}
+
+extension Service {
+    /// The TCP port the service listens on.
+    public var port: Int {
+        if case .tcp(_, let port) = boundAddress { return port }
+        return 0
+    }
+}
