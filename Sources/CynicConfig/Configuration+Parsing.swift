@@ -45,6 +45,8 @@ private struct NodeReader {
 
     /// The entries of a mapping in file order, refusing duplicate keys.
     func entries(_ node: Node, key: String) throws(ConfigurationError) -> [(String, Node)] {
+        // An empty section (`params:` followed only by comments) is an empty mapping.
+        if node.null != nil { return [] }
         guard case .mapping(let mapping) = node else { throw error(node, "\(key): expected a mapping of names to settings") }
         var seen: Set<String> = []
         var result: [(String, Node)] = []
@@ -121,9 +123,7 @@ private struct NodeReader {
             for (parameter, value) in try entries(params.value, key: "\(key).params") {
                 let text = try scalar(value, key: "\(key).params.\(parameter)", expected: "a single value").string
                 // `~` or `null`: the behaviour's default, as if the line were not there.
-                if case .scalar(let scalar) = value, scalar.tag == Tag(.null) || (scalar.style == .plain && ["~", "null", ""].contains(text)) {
-                    continue
-                }
+                if value.null != nil { continue }
                 parameters[parameter] = ParameterInput(text, origin: "\(file):\(value.mark?.line ?? 0)")
             }
         }
@@ -139,6 +139,10 @@ extension ConfigurationError {
              .composer(let context, let problem, let mark, _):
             let what = [context?.text, problem].compactMap { $0 }.joined(separator: " ")
             self.init(file: file, line: mark.line, column: mark.column, message: "not valid YAML: \(what)")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            let keys = duplicates.map { "'\($0)'" }.joined(separator: ", ")
+            self.init(file: file, line: context.mark.line, column: context.mark.column,
+                      message: "key \(keys) given twice in one mapping")
         default:
             self.init(file: file, line: nil, column: nil, message: "not valid YAML: \(yamlError)")
         }

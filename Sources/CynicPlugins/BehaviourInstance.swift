@@ -23,12 +23,14 @@ public final class BehaviourInstance: @unchecked Sendable {
         }
         if let configure = plugin.configureCall,
            let refusal = configure(instance: pointer, values: values) {
-            plugin.descriptor.destroy?(pointer)
+            // deinit destroys the instance: a class whose init throws after setting every
+            // property is deinitialised.
             throw ParameterError(origin: nil, message: "behaviour '\(plugin.name)' refused its parameters: \(refusal)")
         }
     }
 
     deinit {
-        plugin.descriptor.destroy?(pointer)
+        // A NULL instance was never made (or needs no destroy): nothing to free.
+        if let pointer { plugin.descriptor.destroy?(pointer) }
     }
 }

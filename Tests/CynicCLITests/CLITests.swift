@@ -1,0 +1,198 @@
+import CynicTestSupport
+import Foundation
+import Testing
+
+/// The `cynic` command line, run as a user runs it.
+@Suite("Command line")
+struct CLITests {
+    @Test("cynic plugins lists every shipped behaviour with its file, ABI, parameters and defaults")
+    func plugins() throws {
+        let result = try runProgram(Paths.cynic, ["plugins"])
+        #expect(result.status == 0, "\(result.output)")
+        for name in ["reset", "random", "noresponse", "http-html", "http-json", "http-nobody", "http-slow"] {
+            #expect(result.standardOutput.contains("\n\(name) — ") || result.standardOutput.hasPrefix("\(name) — "), "\(name)")
+            #expect(result.standardOutput.contains("file: \(Paths.shippedPlugin(name))"))
+        }
+        #expect(result.standardOutput.contains("param interval_ms: uint32_t, default 30000"))
+        #expect(result.standardOutput.contains("param length: uint64_t, default 7"))
+        #expect(result.standardOutput.contains("param body_file: const char *, default unset"))
+        #expect(result.standardOutput.contains("ABI 1, HTTP/1.x, default port 2003"))
+    }
+
+    @Test("cynic plugins shows a refused file with its reason")
+    func pluginsShowsRefusals() throws {
+        let folder = TemporaryFolder()
+        try folder.write("broken.so", "not an ELF file")
+        let result = try runProgram(Paths.cynic, ["plugins", "--plugin-dir", folder.path])
+        #expect(result.status == 0)
+        #expect(result.standardOutput.contains("refused plugin \(folder.path)/broken.so: not a loadable shared object"))
+    }
+
+    @Test("cynic serve runs one service; port 0 picks a port and the line says which")
+    func serve() throws {
+        let cynic = try CynicProcess(["serve", "random", "--port", "0", "--param", "length=5"])
+        let port = try #require(try cynic.waitForServices(1)["random"])
+        let client = try SocketClient(port: port)
+        let (bytes, end) = client.receiveAll()
+        #expect(bytes.count == 5)
+        #expect(end == .endOfFile)
+    }
+
+    @Test("cynic serve on a Unix socket")
+    func serveUnix() throws {
+        let folder = TemporaryFolder()
+        let path = folder.file("random.sock")
+        let cynic = try CynicProcess(["serve", "random", "--unix", path, "--param", "length=3"])
+        try cynic.waitFor("listening on unix:\(path)")
+        let client = try SocketClient(unixPath: path)
+        #expect(client.receiveAll().bytes.count == 3)
+    }
+
+    @Test("bad input is one clear line and a non-zero exit", arguments: [
+        (["serve", "nonexistent", "--port", "0"], "service 'nonexistent': unknown behaviour 'nonexistent' (available: "),
+        (["serve", "random", "--port", "0", "--param", "length=abc"], "--param length: parameter 'length' of 'random' expects an unsigned 64-bit integer"),
+        (["serve", "random", "--port", "0", "--param", "size=3"], "--param size: unknown parameter 'size' for behaviour 'random' (known: length)"),
+        (["serve", "random", "--port", "70000"], "--port 70000: expected 0-65535"),
+        (["serve", "http-json", "--port", "0", "--param", "body_file=/nonexistent/x.json"], "/nonexistent/x.json"),
+        (["--plugin-dir", "/nonexistent/dir"], "--plugin-dir /nonexistent/dir: not a folder"),
+        (["-c", "/nonexistent/cynic.yaml"], "cannot read configuration /nonexistent/cynic.yaml"),
+    ])
+    func badInput(arguments: [String], message: String) throws {
+        let result = try runProgram(Paths.cynic, arguments + ["--no-log-sink"].filter { _ in arguments.first != "serve" })
+        #expect(result.status != 0)
+        #expect(result.standardError.contains(message), "\(result.output)")
+        #expect(!result.standardError.contains("Fatal error"), "\(result.output)")
+        let lines = result.standardError.split(separator: "\n").filter { !$0.hasPrefix("Usage:") && !$0.contains("See 'cynic") && !$0.isEmpty }
+        #expect(lines.count == 1, "one line, got: \(result.standardError)")
+    }
+
+    @Test("a port in use is one clear line and a non-zero exit")
+    func portInUse() throws {
+        let first = try CynicProcess(["serve", "reset", "--port", "0"])
+        let port = try #require(try first.waitForServices(1)["reset"])
+        let result = try runProgram(Paths.cynic, ["serve", "random", "--port", String(port)])
+        #expect(result.status == 1)
+        #expect(result.standardError == "cynic: cynic serve: service 'random': cannot listen on 127.0.0.1:\(port): address already in use\n")
+    }
+
+    @Test("cynic -d prints the default configuration, which -c reads back")
+    func dumpConfig() throws {
+        let result = try runProgram(Paths.cynic, ["-d"])
+        #expect(result.status == 0)
+        for (name, port) in [("http-html", 2000), ("http-json", 2001), ("http-nobody", 2002), ("http-slow", 2003),
+                             ("reset", 2020), ("random", 2021), ("noresponse", 2022)] {
+            #expect(result.standardOutput.contains("  \"\(name)\":\n"), "\(name)")
+            #expect(result.standardOutput.contains("    port: \(port)\n"), "\(name)")
+        }
+        #expect(result.standardOutput.contains("# interval_ms: \"30000\"  # uint32_t: "))
+        let folder = TemporaryFolder()
+        let file = try folder.write("cynic.yaml", result.standardOutput)
+        let again = try runProgram(Paths.cynic, ["-c", file, "-d"])
+        #expect(again.status == 0, "\(again.output)")
+        #expect(again.standardOutput == result.standardOutput)
+    }
+
+    @Test("cynic -c runs a file's services; two share a behaviour with different parameters")
+    func configFile() throws {
+        let folder = TemporaryFolder()
+        let file = try folder.write("cynic.yaml", """
+            services:
+              three:
+                behaviour: random
+                port: 0
+                params:
+                  length: 3
+              five:
+                behaviour: random
+                port: 0
+                params: { length: 5 }
+              slow:
+                behaviour: http-slow
+                port: 0
+                params:
+                  interval_ms: 1
+            log_sink:
+              path: \(folder.file("log.sock"))
+            """)
+        let cynic = try CynicProcess(["-c", file])
+        let ports = try cynic.waitForServices(3)
+        #expect(try SocketClient(port: #require(ports["three"])).receiveAll().bytes.count == 3)
+        #expect(try SocketClient(port: #require(ports["five"])).receiveAll().bytes.count == 5)
+        try cynic.waitFor("log sink listening on unix:\(folder.file("log.sock"))")
+    }
+
+    @Test("a bad configuration names the file, the line, the key and what was expected")
+    func badConfigFile() throws {
+        let folder = TemporaryFolder()
+        let file = try folder.write("bad.yaml", """
+            services:
+              api:
+                behaviour: http-json
+                port: eighty
+            """)
+        let result = try runProgram(Paths.cynic, ["-c", file])
+        #expect(result.status == 1)
+        #expect(result.standardError == "cynic: \(file):4:11: services.api.port: expected a port number (0-65535), got 'eighty'\n")
+    }
+
+    @Test("a plugin dropped into --plugin-dir with a default port is served at start")
+    func pluginDirDefaultPort() throws {
+        let folder = TemporaryFolder()
+        let port = freePort()
+        try compileCPlugin("""
+            #include <cynic/plugin.h>
+            static const cynic_host *host;
+            static void *create(const cynic_host *h) { host = h; return NULL; }
+            static void *conn_open(void *instance, cynic_conn *conn) {
+                (void)instance;
+                host->send(conn, "dropped in\\n", 11);
+                host->close(conn);
+                return NULL;
+            }
+            static const cynic_plugin plugin = {
+                .abi_version = CYNIC_ABI_VERSION, .struct_size = sizeof(cynic_plugin),
+                .name = "dropped", .default_port = \(port), .create = create, .conn_open = conn_open,
+            };
+            CYNIC_EXPORT const cynic_plugin *cynic_plugin_entry(void) { return &plugin; }
+            """, named: "dropped", into: folder.path)
+        try folder.write("broken.so", "garbage")
+        let cynic = try CynicProcess(["--plugin-dir", folder.path, "--no-log-sink"])
+        let ports = try cynic.waitForServices(8)
+        #expect(ports["dropped"] == port)
+        let client = try SocketClient(port: port)
+        #expect(String(decoding: client.receiveAll().bytes, as: UTF8.self) == "dropped in\n")
+        // The broken file is one warning; everything else serves.
+        try cynic.waitFor("refused plugin \(folder.path)/broken.so: not a loadable shared object", inError: true)
+    }
+
+    @Test("SIGTERM stops cynic cleanly with status 0")
+    func stopsOnSIGTERM() throws {
+        let cynic = try CynicProcess(["serve", "noresponse", "--port", "0"])
+        let port = try #require(try cynic.waitForServices(1)["noresponse"])
+        let client = try SocketClient(port: port)
+        _ = client
+        cynic.process.terminate()
+        #expect(cynic.waitForExit(timeout: 20) == 0, "\(cynic.standardError)")
+    }
+}
+
+/// The README's promise: `cynic` alone starts the seven services on their fixed ports.
+@Suite("Default services", .serialized)
+struct DefaultServicesTests {
+    @Test("cynic starts all seven services and the log sink; curl sees reset and JSON", .enabled(if: programExists("curl")))
+    func defaults() throws {
+        let folder = TemporaryFolder()
+        let sink = folder.file("log.sock")
+        let cynic = try CynicProcess(["--log-sink", sink])
+        let ports = try cynic.waitForServices(7)
+        #expect(ports == ["http-html": 2000, "http-json": 2001, "http-nobody": 2002, "http-slow": 2003,
+                          "reset": 2020, "random": 2021, "noresponse": 2022])
+        try cynic.waitFor("log sink listening on unix:\(sink)")
+        let reset = try runProgram("curl", ["-sS", "--max-time", "10", "localhost:2020"])
+        #expect(reset.status == 56)
+        #expect(reset.standardError.contains("Connection reset by peer"))
+        let json = try runProgram("curl", ["-sS", "--max-time", "10", "localhost:2001"])
+        #expect(json.status == 0)
+        #expect(json.standardOutput == #"{"message": "Hello, World!"}"#)
+    }
+}
