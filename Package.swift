@@ -55,6 +55,7 @@ let package = Package(
         .target(name: "CynicLogSink",
                 dependencies: [.product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOPosix", package: "swift-nio"),
+                               .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strictSwift),
         .executableTarget(name: "cynic",
@@ -75,7 +76,12 @@ let package = Package(
         .testTarget(name: "CynicRuntimeTests",
                     dependencies: ["CynicRuntime", "CynicPlugins", "CynicTestSupport"]),
         .testTarget(name: "CynicConfigTests", dependencies: ["CynicConfig", "CynicTestSupport"]),
-        .testTarget(name: "CynicLogSinkTests", dependencies: ["CynicLogSink", "CynicTestSupport"]),
+        .testTarget(name: "CynicLogSinkTests",
+                    dependencies: ["CynicLogSink", "CynicTestSupport",
+                                   .product(name: "NIOCore", package: "swift-nio"),
+                                   .product(name: "NIOPosix", package: "swift-nio"),
+                                   .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                                   .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CynicCLITests", dependencies: ["CynicTestSupport"]),
     ] + shippedPlugins.map { plugin in
         plugin.swift
