@@ -1,4 +1,5 @@
-import CCynicPlugin
+// Re-exported: a plugin names `cynic_plugin` and `cynic_any_fn` with `import CynicPluginKit` alone.
+@_exported import CCynicPlugin
 
 #if canImport(Glibc)
 import Glibc

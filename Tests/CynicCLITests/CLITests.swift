@@ -119,6 +119,15 @@ struct CLITests {
         #expect(try SocketClient(port: #require(ports["three"])).receiveAll().bytes.count == 3)
         #expect(try SocketClient(port: #require(ports["five"])).receiveAll().bytes.count == 5)
         try cynic.waitFor("log sink listening on unix:\(folder.file("log.sock"))")
+        // A Python test suite logs into cynic's console through the standard SocketHandler.
+        let python = try runPython("""
+            import logging, logging.handlers, sys
+            log = logging.getLogger("suite.client")
+            log.addHandler(logging.handlers.SocketHandler(sys.argv[1], None))
+            log.warning("retrying after %s", "ECONNRESET")
+            """, [folder.file("log.sock")])
+        #expect(python.status == 0, "\(python.output)")
+        try cynic.waitFor("suite.client] WARNING retrying after ECONNRESET")
     }
 
     @Test("a bad configuration names the file, the line, the key and what was expected")

@@ -1,7 +1,6 @@
 // http-html — a well-behaved HTTP server: one small HTML page, then close.
 //
 // The baseline the other behaviours break: a client that cannot read this has a bug of its own.
-import CCynicPlugin
 import CynicPluginKit
 
 final class HTMLPage: Behaviour, ConnectionHandler {

@@ -1,5 +1,4 @@
 // http-json — a well-behaved JSON API: one small document per request, keep-alive honoured.
-import CCynicPlugin
 import CynicPluginKit
 
 final class JSONMessage: Behaviour, ConnectionHandler {

@@ -1,7 +1,6 @@
 // http-nobody — headers that announce a body, then close without sending it.
 //
 // Tests how a client reports a response cut short: it must not accept the empty body as complete.
-import CCynicPlugin
 import CynicPluginKit
 
 final class MissingBody: Behaviour, ConnectionHandler {

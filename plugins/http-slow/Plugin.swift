@@ -2,7 +2,6 @@
 //
 // Tests a client's overall timeout: each byte resets a naive read timeout, so only a deadline on
 // the whole response catches this server.
-import CCynicPlugin
 import CynicPluginKit
 
 final class SlowBody: Behaviour, ConnectionHandler {
