@@ -1,0 +1,64 @@
+import CynicTestSupport
+import Foundation
+import Testing
+
+/// The README's code, run as a reader would: its examples cannot rot.
+enum Readme {
+    static let text = try! String(contentsOfFile: Paths.repository + "/README.md", encoding: .utf8)
+
+    /// The fenced code blocks of a language, in order.
+    static func blocks(_ language: String) -> [String] {
+        let parts = text.components(separatedBy: "```")
+        return stride(from: 1, to: parts.count, by: 2).compactMap { index in
+            let block = parts[index]
+            guard block.hasPrefix(language + "\n") else { return nil }
+            return String(block.dropFirst(language.count + 1))
+        }
+    }
+}
+
+extension DefaultServicesTests {
+    @Test("the README's C plugin, built with its cc line alone in an empty folder, serves on its default port")
+    func readmeCPlugin() throws {
+        let source = try #require(Readme.blocks("c").first)
+        let commands = try #require(Readme.blocks("sh").first?.split(separator: "\n").map(String.init))
+        let ccLine = try #require(commands.first { $0.hasPrefix("cc ") })
+        let folder = TemporaryFolder()
+        try folder.write("hello.c", source)
+        let build = try runProgram("sh", ["-c", "cd '\(folder.path)' && " + ccLine.replacingOccurrences(of: "path/to/cynic/include", with: "'\(Paths.include)'")])
+        #expect(build.status == 0, "\(build.output)")
+        let cynic = try CynicProcess(["--plugin-dir", folder.path, "--no-log-sink"])
+        let ports = try cynic.waitForServices(8)
+        #expect(ports["hello"] == 2100)
+        let (bytes, end) = try SocketClient(port: 2100).receiveAll()
+        #expect(String(decoding: bytes, as: UTF8.self) == "Hello, world! (100 ms)\nGoodbye.\n")
+        #expect(end == .endOfFile)
+    }
+}
+
+@Suite("README")
+struct ReadmeTests {
+    @Test("the README's Swift plugin package builds as written and serves")
+    func readmeSwiftPlugin() throws {
+        let blocks = Readme.blocks("swift")
+        let manifest = try #require(blocks.first { $0.hasPrefix("// Package.swift") })
+        let source = try #require(blocks.first { $0.hasPrefix("// Sources/HelloHTTP/") })
+        let folder = TemporaryFolder()
+        try FileManager.default.createDirectory(atPath: folder.file("Sources/HelloHTTP"), withIntermediateDirectories: true)
+        // A package path dependency is known by its folder's name: a clone called `cynic`.
+        try FileManager.default.createSymbolicLink(atPath: folder.file("cynic"), withDestinationPath: Paths.repository)
+        // The manifest's first line must be the tools version: drop the file-name comment.
+        try folder.write("Package.swift", manifest.split(separator: "\n", maxSplits: 1)[1]
+            .replacingOccurrences(of: "path/to/cynic", with: folder.file("cynic")))
+        try folder.write("Sources/HelloHTTP/HelloHTTP.swift", source)
+        let build = try runProgram("swift", ["build", "--package-path", folder.path], timeout: 600)
+        #expect(build.status == 0, "\(build.output)")
+        let cynic = try CynicProcess(["serve", "hello-http", "--port", "0", "--plugin-dir", folder.path + "/.build/debug"])
+        let port = try #require(try cynic.waitForServices(1)["hello-http"])
+        let client = try SocketClient(port: port)
+        client.send("GET /greet HTTP/1.1\r\nHost: x\r\n\r\n")
+        let text = String(decoding: client.receiveAll().bytes, as: UTF8.self)
+        #expect(text.hasPrefix("HTTP/1.1 200 OK\r\n"))
+        #expect(text.hasSuffix("\r\n\r\nHello from Swift, GET /greet\n"))
+    }
+}
