@@ -1,7 +1,20 @@
+import Foundation
 import CynicPlugins
 import Yams
 
 extension Configuration {
+    /// Reads and parses a configuration file.
+    public static func read(file: String) throws(ConfigurationError) -> Configuration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: file, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(file: file, line: nil, column: nil,
+                                     message: "cannot read the file: \((error as NSError).localizedDescription)")
+        }
+        return try parse(yaml: text, file: file)
+    }
+
     /// Parses a configuration file's text. `file` names it in errors.
     public static func parse(yaml text: String, file: String) throws(ConfigurationError) -> Configuration {
         let root: Node?

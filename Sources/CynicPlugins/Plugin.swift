@@ -23,27 +23,56 @@ public final class Plugin: @unchecked Sendable {
     public let abiVersion: UInt32
     /// The file it was loaded from.
     public let file: String
+    /// Identifies this version of the file: a hash of its content, when it was loaded from a
+    /// private copy (see `PluginCopies`).
+    public let version: String?
+    /// Images with Swift code in them stay mapped until the process exits: unmapping them
+    /// crashes the Swift runtime later. A plain C image is closed once nothing uses it.
+    public let staysMapped: Bool
+    private let handle: UnsafeMutableRawPointer
     /// The descriptor, copied into a host-sized struct whose fields the plugin's older, smaller
     /// struct does not have are zero.
     public let descriptor: cynic_plugin
     let configureCall: ConfigureCall?
+    /// Connections this generation of the plugin drives now, over all its services.
+    public let connections = ConnectionCounter()
 
-    /// Loads `file` with dlopen and validates its descriptor.
-    public static func load(file: String) throws(PluginRefusal) -> Plugin {
+    /// Loads `file` with dlopen and validates its descriptor. With `copies`, the image loaded is
+    /// a private copy of the file, so that a new version written over it later is a new load
+    /// and overwriting the file can never touch mapped code.
+    public static func load(file: String, copies: PluginCopies? = nil) throws(PluginRefusal) -> Plugin {
+        guard let copies else {
+            do {
+                return try Plugin(file: file, image: file, version: nil)
+            } catch {
+                throw PluginRefusal(file: file, reason: error)
+            }
+        }
+        let copy: (path: String, version: String)
         do {
-            return try Plugin(file: file)
+            copy = try copies.copy(of: file)
+        } catch {
+            throw PluginRefusal(file: file, reason: .notLoadable("cannot make a private copy: \(error.reason)"))
+        }
+        // Once mapped, the copy's name is no longer needed: nothing is left to clean up.
+        defer { copies.remove(path: copy.path) }
+        do {
+            return try Plugin(file: file, image: copy.path, version: copy.version)
         } catch {
             throw PluginRefusal(file: file, reason: error)
         }
     }
 
-    private init(file: String) throws(PluginError) {
-        // RTLD_NOW reports an undefined symbol here rather than at a first call. RTLD_NODELETE:
-        // an image with Swift code in it must never be unmapped (the Swift runtime keeps pointers
-        // into its metadata), and a refused image may have Swift code in it too.
-        guard let handle = dlopen(file, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
-            throw .notLoadable(Self.lastDLError(stripping: file))
+    private init(file: String, image: String, version: String?) throws(PluginError) {
+        let staysMapped = (try? ELFImage.linksSwiftRuntime(image)) ?? true
+        // RTLD_NOW reports an undefined symbol here rather than at a first call.
+        let flags = RTLD_NOW | RTLD_LOCAL | (staysMapped ? RTLD_NODELETE : 0)
+        guard let handle = dlopen(image, flags) else {
+            throw .notLoadable(Self.lastDLError(stripping: image))
         }
+        // A refused C image is closed at once; one with Swift code stays (RTLD_NODELETE).
+        var accepted = false
+        defer { if !accepted { dlclose(handle) } }
         guard let symbol = dlsym(handle, Self.entrySymbol) else { throw .noEntrySymbol }
         let entry = unsafeBitCast(symbol, to: cynic_plugin_entry_fn.self)
         guard let raw = entry() else { throw .nullDescriptor }
@@ -87,8 +116,18 @@ public final class Plugin: @unchecked Sendable {
         self.parameters = parameters
         self.abiVersion = abiVersion
         self.file = file
+        self.version = version
+        self.staysMapped = staysMapped
+        self.handle = handle
+        accepted = true
         self.descriptor = descriptor
         self.configureCall = descriptor.configure.map { ConfigureCall(function: $0, parameterTypes: parameters.map(\.type)) }
+    }
+
+    deinit {
+        // No instance and no connection holds this generation any more; its code can go (a
+        // no-op under RTLD_NODELETE).
+        dlclose(handle)
     }
 
     private static func readParameters(of descriptor: cynic_plugin, behaviour: String) throws(PluginError) -> [ParameterSpec] {

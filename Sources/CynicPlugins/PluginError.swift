@@ -12,6 +12,8 @@ public enum PluginError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidDescriptor(String)
     /// Another plugin already provides the behaviour.
     case duplicateName(String, firstFile: String)
+    /// A new version that a running service cannot use (its parameters no longer fit).
+    case unusableByService(String)
 
     public var description: String {
         switch self {
@@ -22,6 +24,7 @@ public enum PluginError: Error, Sendable, Equatable, CustomStringConvertible {
             "ABI version \(found) instead of \(supported.lowerBound == supported.upperBound ? "\(supported.lowerBound)" : "\(supported.lowerBound) to \(supported.upperBound)")"
         case .invalidDescriptor(let reason): "invalid descriptor: \(reason)"
         case .duplicateName(let name, let firstFile): "behaviour '\(name)' is already provided by \(firstFile)"
+        case .unusableByService(let reason): "a running service cannot use it: \(reason)"
         }
     }
 }
@@ -30,6 +33,11 @@ public enum PluginError: Error, Sendable, Equatable, CustomStringConvertible {
 public struct PluginRefusal: Error, Sendable, Equatable, CustomStringConvertible {
     public let file: String
     public let reason: PluginError
+
+    public init(file: String, reason: PluginError) {
+        self.file = file
+        self.reason = reason
+    }
 
     public var description: String { "refused plugin \(file): \(reason)" }
 }

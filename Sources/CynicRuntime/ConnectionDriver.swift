@@ -77,6 +77,7 @@ final class ConnectionDriver: ChannelInboundHandler {
         self.context = context
         if let peer = context.remoteAddress { logger[metadataKey: "peer"] = "\(peer)" }
         connections.opened()
+        instance.plugin.connections.opened()
         logger.debug("connection opened")
         callPlugin { state = callbacks.conn_open(instance.pointer, conn) }
     }
@@ -263,6 +264,7 @@ final class ConnectionDriver: ChannelInboundHandler {
         callbacks.conn_end?(state, conn)
         state = nil
         connections.closed()
+        instance.plugin.connections.closed()
         logger.debug("connection closed")
         context = nil
     }

@@ -7,30 +7,25 @@ import NIOHTTP1
 import NIOPosix
 import Synchronization
 
-/// Counts a service's open connections, from any event loop.
-final class ConnectionCounter: Sendable {
-    private let open = Atomic<Int>(0)
-    private let total = Atomic<Int>(0)
-
-    func opened() {
-        open.add(1, ordering: .relaxed)
-        total.add(1, ordering: .relaxed)
-    }
-
-    func closed() { open.subtract(1, ordering: .relaxed) }
-
-    var current: Int { open.load(ordering: .relaxed) }
-    var accepted: Int { total.load(ordering: .relaxed) }
-}
-
-/// A running service: a listener whose connections are driven by one instance of a behaviour.
+/// A running service: a listener whose connections are driven by an instance of a behaviour.
+///
+/// The instance can be swapped while the service runs: each new connection takes the instance
+/// current when it is accepted and keeps it to its end, so a new plugin generation takes new
+/// connections while the old one finishes those it holds.
 public final class Service: Sendable {
     public let spec: ServiceSpec
-    public let instance: BehaviourInstance
-    /// The address actually bound: with port 0 the kernel picks one.
-    public let boundAddress: ServiceAddress
-    private let channel: any Channel
-    private let connections: ConnectionCounter
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let connections = ConnectionCounter()
+    private let state: Mutex<State>
+
+    private struct State: @unchecked Sendable {
+        // @unchecked: `listener` is a Channel (Sendable); BehaviourInstance is Sendable. The
+        // struct only lives inside the Mutex.
+        var instance: BehaviourInstance?
+        var listener: (any Channel)?
+        var boundAddress: ServiceAddress
+    }
 
     /// The limit on one HTTP request body the host holds for a plugin.
     public static let maxRequestBodyBytes = 1 << 20
@@ -39,71 +34,130 @@ public final class Service: Sendable {
     /// Throws `ServiceError` with one line naming the service and what is wrong.
     public static func start(_ spec: ServiceSpec, plugins: PluginCatalog, group: any EventLoopGroup,
                              logger: Logger) async throws(ServiceError) -> Service {
-        guard let plugin = plugins.plugins[spec.behaviour] else {
-            let known = plugins.sortedPlugins.map(\.name).joined(separator: ", ")
+        try await start(spec, plugins: plugins.plugins, group: group, logger: logger)
+    }
+
+    public static func start(_ spec: ServiceSpec, plugins: [String: Plugin], group: any EventLoopGroup,
+                             logger: Logger) async throws(ServiceError) -> Service {
+        try await start(spec, instance: try makeInstance(spec, plugins: plugins), group: group, logger: logger)
+    }
+
+    /// Starts listening with an instance made (and so checked) beforehand.
+    public static func start(_ spec: ServiceSpec, instance: BehaviourInstance, group: any EventLoopGroup,
+                             logger: Logger) async throws(ServiceError) -> Service {
+        let service = Service(spec: spec, group: group, logger: logger)
+        try await service.listen(with: instance)
+        return service
+    }
+
+    /// An instance of the spec's behaviour configured with its parameters: everything about a
+    /// service that can be wrong, checked without touching the network.
+    public static func makeInstance(_ spec: ServiceSpec, plugins: [String: Plugin]) throws(ServiceError) -> BehaviourInstance {
+        guard let plugin = plugins[spec.behaviour] else {
+            let known = plugins.keys.sorted().joined(separator: ", ")
             throw ServiceError(spec, "unknown behaviour '\(spec.behaviour)' (available: \(known.isEmpty ? "none" : known))")
         }
-        let instance: BehaviourInstance
         do {
             let values = try plugin.parameters.resolve(spec.parameters, behaviour: plugin.name)
-            instance = try BehaviourInstance(plugin: plugin, values: values, host: HostTable.pointer)
+            return try BehaviourInstance(plugin: plugin, values: values, host: HostTable.pointer)
         } catch {
             throw ServiceError(spec, error.description, origin: error.origin)
         }
+    }
+
+    private init(spec: ServiceSpec, group: any EventLoopGroup, logger: Logger) {
+        self.spec = spec
+        self.group = group
         var serviceLogger = logger
         serviceLogger[metadataKey: "service"] = "\(spec.name)"
-        let connections = ConnectionCounter()
-        let channel: any Channel
-        do {
-            channel = try await bind(spec.address, instance: instance, group: group,
-                                     logger: serviceLogger, connections: connections)
-        } catch {
-            throw ServiceError(spec, "cannot listen on \(spec.address): \(Self.describe(error))")
-        }
-        return Service(spec: spec, instance: instance, channel: channel, connections: connections)
+        self.logger = serviceLogger
+        state = Mutex(State(instance: nil, listener: nil, boundAddress: spec.address))
     }
 
-    private init(spec: ServiceSpec, instance: BehaviourInstance, channel: any Channel, connections: ConnectionCounter) {
-        self.spec = spec
-        self.instance = instance
-        self.channel = channel
-        self.connections = connections
-        switch spec.address {
-        case .tcp(let host, _):
-            boundAddress = .tcp(host: host, port: channel.localAddress?.port ?? 0)
-        case .unix:
-            boundAddress = spec.address
-        }
-    }
-
+    /// The address bound: with port 0 the kernel picks one, and a service that listens again
+    /// after a pause takes the same one.
+    public var boundAddress: ServiceAddress { state.withLock { $0.boundAddress } }
+    /// The instance new connections get; nil while the service is suspended.
+    public var instance: BehaviourInstance? { state.withLock { $0.instance } }
+    public var isListening: Bool { state.withLock { $0.listener != nil } }
     /// Connections open now.
     public var openConnections: Int { connections.current }
     /// Connections accepted since start.
     public var acceptedConnections: Int { connections.accepted }
 
-    /// Stops accepting. Connections already open go on until they end.
-    public func stop() async {
-        try? await channel.close()
+    /// New connections get `instance` from now on; returns the one they got before.
+    @discardableResult
+    public func swap(to instance: BehaviourInstance) -> BehaviourInstance? {
+        state.withLock { state in
+            let old = state.instance
+            state.instance = instance
+            return old
+        }
     }
 
-    private static func bind(_ address: ServiceAddress, instance: BehaviourInstance, group: any EventLoopGroup,
-                             logger: Logger, connections: ConnectionCounter) async throws -> any Channel {
-        let speaksHTTP1 = instance.plugin.speaksHTTP1
+    /// Stops accepting (clients now get "connection refused"); open connections go on.
+    public func suspend() async {
+        let listener = state.withLock { state in
+            state.instance = nil
+            defer { state.listener = nil }
+            return state.listener
+        }
+        try? await listener?.close()
+    }
+
+    /// Listens again, on the address it had, with `instance`.
+    public func resume(with instance: BehaviourInstance) async throws(ServiceError) {
+        guard !isListening else {
+            swap(to: instance)
+            return
+        }
+        try await listen(with: instance)
+    }
+
+    /// Stops accepting. Connections already open go on until they end.
+    public func stop() async {
+        await suspend()
+    }
+
+    private func listen(with instance: BehaviourInstance) async throws(ServiceError) {
+        swap(to: instance)
+        let address = boundAddress
+        let channel: any Channel
+        do {
+            channel = try await bind(address)
+        } catch {
+            state.withLock { $0.instance = nil }
+            throw ServiceError(spec, "cannot listen on \(address): \(Self.describe(error))")
+        }
+        state.withLock { state in
+            state.listener = channel
+            if case .tcp(let host, _) = address {
+                state.boundAddress = .tcp(host: host, port: channel.localAddress?.port ?? 0)
+            }
+        }
+    }
+
+    private func bind(_ address: ServiceAddress) async throws -> any Channel {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             // The plugin decides what a half-closed connection means (conn_peer_closed).
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelInitializer { channel in
+            .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // The instance current at accept time serves this connection to its end.
+                    guard let instance = self.instance else {
+                        throw ChannelError.ioOnClosedChannel
+                    }
                     let handlers = channel.pipeline.syncOperations
-                    if speaksHTTP1 {
+                    if instance.plugin.speaksHTTP1 {
                         try handlers.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
-                        try handlers.addHandler(HTTPRequestAssembler(maxBodyBytes: maxRequestBodyBytes))
+                        try handlers.addHandler(HTTPRequestAssembler(maxBodyBytes: Self.maxRequestBodyBytes))
                     } else {
                         try handlers.addHandler(RawInput())
                     }
-                    try handlers.addHandler(ConnectionDriver(instance: instance, logger: logger, connections: connections))
+                    try handlers.addHandler(ConnectionDriver(instance: instance, logger: self.logger,
+                                                             connections: self.connections))
                 }
             }
         switch address {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CynicConfig
 import CynicPlugins
+import CynicRuntime
 import Foundation
 import Logging
 
@@ -22,32 +23,20 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         logging.bootstrap()
         let logger = Logger(label: "cynic")
-        let catalog = try plugins.loadCatalog(logger: logger)
-        var configuration: Configuration
-        if let configFile {
-            let text: String
-            do {
-                text = try String(contentsOfFile: configFile, encoding: .utf8)
-            } catch {
-                throw failure("cannot read configuration \(configFile): \((error as NSError).localizedDescription)")
-            }
-            do {
-                configuration = try Configuration.parse(yaml: text, file: configFile)
-            } catch {
-                throw failure("\(error)")
-            }
-        } else {
-            configuration = Configuration.defaults(for: Array(catalog.plugins.values))
-        }
-        if dumpConfig {
-            print(configuration.yaml(plugins: catalog.plugins), terminator: "")
+        guard dumpConfig else {
+            let source: Server.ServiceSource = configFile.map { .file($0) } ?? .pluginDefaults
+            try await Runner(directories: plugins.searchPath, logger: logger).run(source, logSink: sink.setting)
             return
         }
-        sink.apply(to: &configuration)
-        if configuration.services.isEmpty {
-            throw failure(configFile.map { "\($0) has no services" } ?? "no plugin with a default port was found")
+        let catalog = try plugins.loadCatalog(logger: logger)
+        let configuration: Configuration
+        do {
+            configuration = try configFile.map { file throws(ConfigurationError) in try Configuration.read(file: file) }
+                ?? Configuration.defaults(for: Array(catalog.plugins.values))
+        } catch {
+            throw failure("\(error)")
         }
-        try await Runner(catalog: catalog, logger: logger).run(configuration)
+        print(configuration.yaml(plugins: catalog.plugins), terminator: "")
     }
 }
 
@@ -58,11 +47,8 @@ struct LogSinkOptions: ParsableArguments {
     @Flag(name: .customLong("no-log-sink"), help: "Do not start the log sink.")
     var disabled = false
 
-    func apply(to configuration: inout Configuration) {
-        if disabled {
-            configuration.logSink = .disabled
-        } else if let path {
-            configuration.logSink = .path(path)
-        }
+    /// What the command line says, which wins over the configuration file; nil when silent.
+    var setting: Configuration.LogSinkSetting? {
+        disabled ? .disabled : path.map { .path($0) }
     }
 }

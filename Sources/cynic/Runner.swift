@@ -11,33 +11,56 @@ import NIOPosix
 import Glibc
 #endif
 
-/// Runs a configuration until SIGINT or SIGTERM: the log sink, then every service, one line each
-/// on standard output.
+/// Runs a set of services until SIGINT or SIGTERM, one line each on standard output, with the
+/// log sink, the plugin folders watched for new versions, and SIGHUP reloading the
+/// configuration file.
 struct Runner {
-    let catalog: PluginCatalog
+    let directories: [PluginDirectory]
     let logger: Logger
 
-    func run(_ configuration: Configuration) async throws {
+    func run(_ source: Server.ServiceSource, logSink override: Configuration.LogSinkSetting?) async throws {
+        let signals = Signals([(SIGINT, .stop), (SIGTERM, .stop), (SIGHUP, .reload)])
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        let stop = StopSignal()
-        var sink: LogSink?
-        let services: ServiceSet
+        let control = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let copies: PluginCopies
         do {
-            sink = try await startLogSink(configuration.logSink, group: group)
-            services = try await ServiceSet.start(configuration.services, plugins: catalog, group: group, logger: logger)
+            copies = try PluginCopies()
         } catch {
-            try? await sink?.stop()
-            try? await group.shutdownGracefully()
             throw failure("\(error)")
         }
-        for service in services.services {
+        let server = Server(directories: directories, source: source, group: group, controlLoop: control.next(),
+                            logger: logger, copies: copies)
+        var sink: LogSink?
+        defer { copies.removeAll() }
+        do {
+            var configuration = try await server.start()
+            if let override { configuration.logSink = override }
+            sink = try await startLogSink(configuration.logSink, group: group)
+            if configuration.services.isEmpty, case .file(let file) = source {
+                throw CynicError("\(file) has no services")
+            }
+        } catch {
+            await server.stop()
+            try? await sink?.stop()
+            try? await group.shutdownGracefully()
+            try? await control.shutdownGracefully()
+            throw failure("\(error)")
+        }
+        for service in await server.runningServices {
             print("service \(service.spec.name): behaviour \(service.spec.behaviour), listening on \(service.boundAddress)")
         }
-        let received = await stop.wait()
-        logger.info("\(received), stopping")
-        await services.stop()
+        for await event in signals.events {
+            if event == .reload {
+                await server.reloadConfiguration()
+            } else {
+                break
+            }
+        }
+        logger.info("stopping")
+        await server.stop()
         try? await sink?.stop()
         try? await group.shutdownGracefully()
+        try? await control.shutdownGracefully()
     }
 
     private func startLogSink(_ setting: Configuration.LogSinkSetting, group: any EventLoopGroup) async throws -> LogSink? {
@@ -56,26 +79,28 @@ struct Runner {
     }
 }
 
-/// SIGINT and SIGTERM, as an awaitable event.
-final class StopSignal: @unchecked Sendable {
-    // @unchecked: `sources` is immutable and only kept alive here; the stream is Sendable.
-    private let sources: [any DispatchSourceSignal]
-    private let stream: AsyncStream<String>
+struct CynicError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
 
-    init() {
-        let (stream, continuation) = AsyncStream.makeStream(of: String.self)
-        self.stream = stream
-        sources = [(SIGINT, "interrupted"), (SIGTERM, "terminated")].map { signalNumber, name in
+/// Signals, as an awaitable stream of what they ask for.
+final class Signals: @unchecked Sendable {
+    // @unchecked: `sources` is immutable and only kept alive here; the stream is Sendable.
+    enum Event: Sendable { case stop, reload }
+
+    private let sources: [any DispatchSourceSignal]
+    let events: AsyncStream<Event>
+
+    init(_ handled: [(Int32, Event)]) {
+        let (stream, continuation) = AsyncStream.makeStream(of: Event.self)
+        events = stream
+        sources = handled.map { signalNumber, event in
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber)
-            source.setEventHandler { continuation.yield(name) }
+            source.setEventHandler { continuation.yield(event) }
             source.resume()
             return source
         }
-    }
-
-    func wait() async -> String {
-        for await name in stream { return name }
-        return "stopped"
     }
 }

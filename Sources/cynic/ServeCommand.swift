@@ -1,6 +1,7 @@
 import ArgumentParser
 import CynicConfig
 import CynicPlugins
+import CynicRuntime
 import Logging
 
 struct ServeCommand: AsyncParsableCommand {
@@ -41,16 +42,20 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         logging.bootstrap()
         let logger = Logger(label: "cynic")
-        let catalog = try plugins.loadCatalog(logger: logger)
         let address: ServiceAddress
         if let unix {
             address = .unix(path: unix)
-        } else if let port = port ?? catalog.plugins[behaviour]?.defaultPort.map(Int.init) {
+        } else if let port {
             address = .tcp(host: host, port: port)
-        } else if catalog.plugins[behaviour] == nil {
-            address = .tcp(host: host, port: 0)  // the unknown behaviour is reported below
         } else {
-            throw failure("behaviour '\(behaviour)' has no default port: give --port")
+            // Only here is the plugin needed before the server loads it: for its default port.
+            let catalog = (try? PluginCatalog.load(plugins.searchPath)) ?? PluginCatalog()
+            guard let defaultPort = catalog.plugins[behaviour]?.defaultPort else {
+                throw failure(catalog.plugins[behaviour] == nil
+                              ? "unknown behaviour '\(behaviour)' (see `cynic plugins`)"
+                              : "behaviour '\(behaviour)' has no default port: give --port")
+            }
+            address = .tcp(host: host, port: Int(defaultPort))
         }
         var inputs: [String: ParameterInput] = [:]
         for parameter in parameters {
@@ -60,7 +65,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let spec = ServiceSpec(name: behaviour, behaviour: behaviour, address: address, parameters: inputs,
                                origin: "cynic serve")
-        let configuration = Configuration(services: [spec], logSink: logSinkPath.map { .path($0) } ?? .disabled)
-        try await Runner(catalog: catalog, logger: logger).run(configuration)
+        try await Runner(directories: plugins.searchPath, logger: logger)
+            .run(.fixed([spec]), logSink: logSinkPath.map { .path($0) } ?? .disabled)
     }
 }

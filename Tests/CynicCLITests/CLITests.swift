@@ -55,7 +55,7 @@ struct CLITests {
         (["serve", "random", "--port", "70000"], "--port 70000: expected 0-65535"),
         (["serve", "http-json", "--port", "0", "--param", "body_file=/nonexistent/x.json"], "/nonexistent/x.json"),
         (["--plugin-dir", "/nonexistent/dir"], "--plugin-dir /nonexistent/dir: not a folder"),
-        (["-c", "/nonexistent/cynic.yaml"], "cannot read configuration /nonexistent/cynic.yaml"),
+        (["-c", "/nonexistent/cynic.yaml"], "/nonexistent/cynic.yaml: cannot read the file: "),
     ])
     func badInput(arguments: [String], message: String) throws {
         let result = try runProgram(Paths.cynic, arguments + ["--no-log-sink"].filter { _ in arguments.first != "serve" })

@@ -21,7 +21,8 @@ extension DefaultServicesTests {
     @Test("the README's C plugin, built with its cc line alone in an empty folder, serves on its default port")
     func readmeCPlugin() throws {
         let source = try #require(Readme.blocks("c").first)
-        let commands = try #require(Readme.blocks("sh").first?.split(separator: "\n").map(String.init))
+        let commands = try #require(Readme.blocks("sh").first { $0.contains("-o hello.so hello.c") }?
+            .split(separator: "\n").map(String.init))
         let ccLine = try #require(commands.first { $0.hasPrefix("cc ") })
         let folder = TemporaryFolder()
         try folder.write("hello.c", source)

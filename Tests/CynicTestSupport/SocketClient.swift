@@ -5,10 +5,11 @@ import Glibc
 
 /// A plain blocking TCP or Unix client, as a test's client program would use: every call says
 /// what the kernel said, errno included.
-public final class SocketClient {
+public final class SocketClient: @unchecked Sendable {
+    // @unchecked: `fd` is immutable; a test uses one client from one thread at a time.
     public let fd: Int32
 
-    public enum Received: Equatable, CustomStringConvertible {
+    public enum Received: Equatable, Sendable, CustomStringConvertible {
         case bytes([UInt8])
         case endOfFile
         case failed(errno: Int32)

@@ -10,6 +10,8 @@ import NIOPosix
 public enum TestServices {
     /// Event loops shared by every in-process service of the test run.
     public static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+    /// The control thread test servers run their own work on.
+    public static let control = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 
     /// The shipped plugins, built beside the test executable.
     public static let shipped: PluginCatalog = {

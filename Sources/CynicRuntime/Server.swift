@@ -1,0 +1,343 @@
+import CynicConfig
+import CynicPlugins
+import Logging
+import NIOCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Everything cynic runs, kept current while it serves: the plugins of its folders, watched and
+/// swapped generation by generation, and the services of its configuration.
+///
+/// A new version of a plugin is loaded from a private copy and checked completely — descriptor,
+/// and the parameters of every service that uses it — before it takes a connection; then new
+/// connections go to it while the old generation finishes those it holds, and is unloaded (a C
+/// image) once the last one ends. A version that fails leaves the old one serving.
+public actor Server {
+    /// Where the services come from.
+    public enum ServiceSource: Sendable {
+        /// One service per plugin with a default port, named after it; a plugin dropped in later
+        /// with a default port starts its own.
+        case pluginDefaults
+        /// These services, as given (`cynic serve`).
+        case fixed([ServiceSpec])
+        /// A configuration file, read again on `reloadConfiguration()` (SIGHUP).
+        case file(String)
+    }
+
+    private let directories: [PluginDirectory]
+    private let source: ServiceSource
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let copies: PluginCopies?
+
+    /// The current generation of each behaviour.
+    private var plugins: [String: Plugin] = [:]
+    /// Which behaviour each plugin file provides now.
+    private var behaviourOfFile: [String: String] = [:]
+    private var refusals: [String: PluginRefusal] = [:]
+    private var services: [String: Service] = [:]
+    /// Service names in the order they were configured, for listings.
+    private var serviceOrder: [String] = []
+    private var logSink: Configuration.LogSinkSetting = .defaultPath
+    /// Earlier generations, watched without being kept alive: a C image is unloaded as soon as
+    /// its last connection ends.
+    private var retired: [WeakPlugin] = []
+    private var watcher: FolderWatcher?
+
+    private let watch: Bool
+    private let controlLoop: any EventLoop
+
+    /// The control thread of the header: plugins are loaded, configured and destroyed there,
+    /// never on Swift's shared cooperative pool, where a slow load would hold up unrelated work
+    /// (and blocked work elsewhere could hold up a swap).
+    public nonisolated var unownedExecutor: UnownedSerialExecutor {
+        controlLoop.executor.asUnownedSerialExecutor()
+    }
+
+    /// With `watch`, the plugin folders are watched and every change is installed as it lands.
+    /// `controlLoop` runs the server's own work; give it an event loop of its own.
+    public init(directories: [PluginDirectory], source: ServiceSource, group: any EventLoopGroup,
+                controlLoop: any EventLoop, logger: Logger, copies: PluginCopies?, watch: Bool = true) {
+        self.controlLoop = controlLoop
+        self.directories = directories
+        self.watch = watch
+        self.source = source
+        self.group = group
+        self.logger = logger
+        self.copies = copies
+    }
+
+    // MARK: Start and stop
+
+    /// Loads every plugin and the configuration, then starts every service: all of them, or
+    /// none and one line saying why.
+    public func start() async throws(ServerError) -> Configuration {
+        for directory in directories {
+            let files: [String]
+            do {
+                files = try directory.pluginFiles()
+            } catch {
+                throw ServerError(message: error.description)
+            }
+            for file in files { _ = loadInitial(file) }
+        }
+        let configuration = try readConfiguration()
+        logSink = configuration.logSink
+        var started: [Service] = []
+        for spec in configuration.services {
+            do {
+                started.append(try await Service.start(spec, plugins: plugins, group: group, logger: logger))
+            } catch {
+                for service in started { await service.stop() }
+                throw ServerError(message: error.description)
+            }
+        }
+        for service in started { add(service) }
+        if watch {
+            do {
+                let executor = EventLoopTaskExecutor(controlLoop)
+                watcher = try FolderWatcher(directories: directories) { [weak self] files in
+                    guard let self else { return }
+                    Task(executorPreference: executor) { await self.pluginFilesChanged(files) }
+                }
+            } catch {
+                await stop()
+                throw ServerError(message: error.description)
+            }
+        }
+        return configuration
+    }
+
+    /// Stops watching and accepting; connections still open end on their own.
+    public func stop() async {
+        watcher?.stop()
+        watcher = nil
+        for service in services.values { await service.stop() }
+    }
+
+    /// The services, in configuration order.
+    public var runningServices: [Service] { serviceOrder.compactMap { services[$0] } }
+
+    // MARK: Plugin files
+
+    /// Called with the plugin files that changed on disk: appeared, rewritten or removed.
+    public func pluginFilesChanged(_ files: [String]) async {
+        for file in files {
+            if fileExists(file) {
+                await install(file)
+            } else {
+                await retire(file: file)
+            }
+        }
+        retired.removeAll { $0.plugin == nil }
+    }
+
+    private func loadInitial(_ file: String) -> Plugin? {
+        do throws(PluginRefusal) {
+            let plugin = try Plugin.load(file: file, copies: copies)
+            if let existing = plugins[plugin.name] {
+                throw PluginRefusal(file: file, reason: .duplicateName(plugin.name, firstFile: existing.file))
+            }
+            plugins[plugin.name] = plugin
+            behaviourOfFile[file] = plugin.name
+            return plugin
+        } catch {
+            refusals[file] = error
+            logger.warning("\(error)")
+            return nil
+        }
+    }
+
+    /// A new or rewritten file: load its new generation, check it against every service that
+    /// will use it, then swap.
+    private func install(_ file: String) async {
+        let previousName = behaviourOfFile[file]
+        let previous = previousName.flatMap { plugins[$0] }
+        let plugin: Plugin
+        do throws(PluginRefusal) {
+            plugin = try Plugin.load(file: file, copies: copies)
+            if let owner = plugins[plugin.name], owner.file != file {
+                throw PluginRefusal(file: file, reason: .duplicateName(plugin.name, firstFile: owner.file))
+            }
+        } catch {
+            refusals[file] = error
+            let kept = previous.map { "; version \($0.versionLabel) keeps serving" } ?? ""
+            logger.error("\(error)\(kept)")
+            return
+        }
+        if let previous, previous.version == plugin.version, previous.name == plugin.name {
+            return  // rewritten with the same bytes
+        }
+        // Every service that will use the new generation gets its instance now: a parameter the
+        // new version refuses refuses the version, before anything changes.
+        var instances: [(Service, BehaviourInstance)] = []
+        for service in runningServices where service.spec.behaviour == plugin.name {
+            do {
+                instances.append((service, try Service.makeInstance(service.spec, plugins: [plugin.name: plugin])))
+            } catch {
+                let refusal = PluginRefusal(file: file, reason: .unusableByService(error.description))
+                refusals[file] = refusal
+                let kept = previous.map { "; version \($0.versionLabel) keeps serving" } ?? ""
+                logger.error("\(refusal) (version \(plugin.versionLabel))\(kept)")
+                return
+            }
+        }
+        refusals[file] = nil
+        if let previousName, previousName != plugin.name {
+            await retire(file: file)
+        }
+        plugins[plugin.name] = plugin
+        behaviourOfFile[file] = plugin.name
+        if let previous, previous.name == plugin.name {
+            retired.append(WeakPlugin(plugin: previous))
+            logger.info("swapped \(plugin.name): version \(previous.versionLabel) → \(plugin.versionLabel) (\(file)); \(previous.connections.current) connection(s) stay on \(previous.versionLabel)")
+        } else {
+            logger.info("loaded \(plugin.name) version \(plugin.versionLabel) (\(file))")
+        }
+        for (service, instance) in instances {
+            if service.isListening {
+                service.swap(to: instance)
+            } else {
+                do {
+                    try await service.resume(with: instance)
+                    logger.info("service \(service.spec.name) listens again on \(service.boundAddress)")
+                } catch {
+                    logger.error("\(error)")
+                }
+            }
+        }
+        await startDefaultService(of: plugin)
+    }
+
+    /// In the default set-up a plugin with a default port brings its own service.
+    private func startDefaultService(of plugin: Plugin) async {
+        guard case .pluginDefaults = source, services[plugin.name] == nil,
+              let spec = Configuration.defaults(for: [plugin]).services.first else { return }
+        do {
+            let service = try await Service.start(spec, plugins: plugins, group: group, logger: logger)
+            add(service)
+            logger.info("service \(spec.name): behaviour \(plugin.name), listening on \(service.boundAddress)")
+        } catch {
+            logger.error("\(error)")
+        }
+    }
+
+    /// A removed file: its behaviour's services stop accepting until it comes back.
+    private func retire(file: String) async {
+        refusals[file] = nil
+        guard let name = behaviourOfFile.removeValue(forKey: file), let plugin = plugins.removeValue(forKey: name) else {
+            return
+        }
+        retired.append(WeakPlugin(plugin: plugin))
+        logger.warning("behaviour \(name) removed (\(file)); \(plugin.connections.current) connection(s) stay on version \(plugin.versionLabel)")
+        for service in runningServices where service.spec.behaviour == name && service.isListening {
+            await service.suspend()
+            logger.warning("service \(service.spec.name) stopped accepting: behaviour \(name) is gone")
+        }
+    }
+
+    // MARK: Configuration
+
+    private func readConfiguration() throws(ServerError) -> Configuration {
+        switch source {
+        case .pluginDefaults:
+            return Configuration.defaults(for: Array(plugins.values))
+        case .fixed(let specs):
+            return Configuration(services: specs, logSink: .disabled)
+        case .file(let path):
+            do {
+                return try Configuration.read(file: path)
+            } catch {
+                throw ServerError(message: error.description)
+            }
+        }
+    }
+
+    /// SIGHUP: services added, removed or changed in the file take effect; the others keep
+    /// their listeners and connections. A file with any mistake is refused whole.
+    public func reloadConfiguration() async {
+        guard case .file(let path) = source else {
+            logger.info("no configuration file to reload")
+            return
+        }
+        let configuration: Configuration
+        var instances: [String: BehaviourInstance] = [:]
+        do {
+            configuration = try Configuration.read(file: path)
+            for spec in configuration.services where !(services[spec.name]?.spec.sameService(as: spec) ?? false) {
+                instances[spec.name] = try Service.makeInstance(spec, plugins: plugins)
+            }
+        } catch {
+            logger.error("configuration reload refused, the running services stay: \(error)")
+            return
+        }
+        let wanted = Set(configuration.services.map(\.name))
+        for name in serviceOrder where !wanted.contains(name) {
+            await services.removeValue(forKey: name)?.stop()
+            logger.info("service \(name) removed")
+        }
+        serviceOrder.removeAll { !wanted.contains($0) }
+        for spec in configuration.services {
+            guard let instance = instances[spec.name] else { continue }  // unchanged
+            // Changed: the old listener goes, the new one binds (its connections finish).
+            await services.removeValue(forKey: spec.name)?.stop()
+            do {
+                let service = try await Service.start(spec, instance: instance, group: group, logger: logger)
+                add(service)
+                logger.info("service \(spec.name): behaviour \(spec.behaviour), listening on \(service.boundAddress)")
+            } catch {
+                logger.error("\(error)")
+            }
+        }
+        logger.info("configuration reloaded from \(path)")
+    }
+
+    private func add(_ service: Service) {
+        services[service.spec.name] = service
+        if !serviceOrder.contains(service.spec.name) { serviceOrder.append(service.spec.name) }
+    }
+
+    // MARK: Status
+
+    /// Each behaviour with its live generations and the connections each holds.
+    public func statusLines() -> [String] {
+        var lines: [String] = []
+        for plugin in plugins.values.sorted(by: { $0.name < $1.name }) {
+            lines.append("\(plugin.name) version \(plugin.versionLabel) (\(plugin.file)): \(plugin.connections.current) connection(s)\(plugin.staysMapped ? ", Swift code: stays mapped" : "")")
+            for old in retired.compactMap(\.plugin) where old.name == plugin.name {
+                lines.append("    older version \(old.versionLabel): \(old.connections.current) connection(s)\(old.staysMapped ? ", stays mapped" : ", unloaded when they end")")
+            }
+        }
+        for refusal in refusals.values.sorted(by: { $0.file < $1.file }) {
+            lines.append("\(refusal)")
+        }
+        return lines
+    }
+
+    private func fileExists(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0
+    }
+}
+
+private struct WeakPlugin {
+    weak var plugin: Plugin?
+}
+
+extension Plugin {
+    var versionLabel: String { version.map { String($0.prefix(12)) } ?? "unversioned" }
+}
+
+extension ServiceSpec {
+    /// The same service, wherever in the file it is written.
+    func sameService(as other: ServiceSpec) -> Bool {
+        name == other.name && behaviour == other.behaviour && address == other.address
+            && parameters.mapValues(\.text) == other.parameters.mapValues(\.text)
+    }
+}
+
+public struct ServerError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}

@@ -1,0 +1,194 @@
+import CynicPlugins
+import CynicTestSupport
+import Foundation
+import Testing
+
+private func contents(_ path: String) -> String? {
+    try? String(contentsOfFile: path, encoding: .utf8)
+}
+
+private func mode(_ path: String) -> mode_t? {
+    var status = stat()
+    return lstat(path, &status) == 0 ? status.st_mode & 0o7777 : nil
+}
+
+@Suite("Private copies of plugin files")
+struct PluginCopiesTests {
+    @Test("the same content gets the same version and path; the copy is that content")
+    func sameContent() throws {
+        let folder = TemporaryFolder()
+        let copies = try PluginCopies()
+        defer { copies.removeAll() }
+        let file = try folder.write("plugin.so", "version one")
+
+        let first = try copies.copy(of: file)
+        #expect(first.version.count == 16)
+        #expect(first.path == copies.directory + "/\(first.version)-plugin.so")
+        #expect(contents(first.path) == "version one")
+        #expect(mode(first.path) == 0o500)
+
+        // Rewritten with the same bytes (a new inode): still the same copy.
+        #expect(unlink(file) == 0)
+        try folder.write("plugin.so", "version one")
+        let again = try copies.copy(of: file)
+        #expect(again == first)
+    }
+
+    @Test("a copy of a C plugin loads")
+    func copyLoads() throws {
+        let folder = TemporaryFolder()
+        let copies = try PluginCopies()
+        defer { copies.removeAll() }
+        let file = try compileCPlugin(minimalPlugin(name: "copied"), named: "copied", into: folder.path)
+        let copy = try copies.copy(of: file)
+        let plugin = try Plugin.load(file: copy.path)
+        #expect(plugin.name == "copied")
+    }
+
+    @Test("changed content gets a new version and a new path; the old copy stays")
+    func changedContent() throws {
+        let folder = TemporaryFolder()
+        let copies = try PluginCopies()
+        defer { copies.removeAll() }
+        let file = try folder.write("plugin.so", "version one")
+        let first = try copies.copy(of: file)
+        try folder.write("plugin.so", "version two")
+        let second = try copies.copy(of: file)
+
+        #expect(second.version != first.version)
+        #expect(second.path != first.path)
+        #expect(contents(second.path) == "version two")
+        #expect(contents(first.path) == "version one")
+    }
+
+    @Test("the version is the 64-bit FNV-1a hash of the bytes, in 16 lowercase hex digits")
+    func fnv1aVersion() throws {
+        let folder = TemporaryFolder()
+        let copies = try PluginCopies()
+        defer { copies.removeAll() }
+        // The published FNV-1a 64 test vectors.
+        for (text, hash) in [("", "cbf29ce484222325"), ("a", "af63dc4c8601ec8c"), ("foobar", "85944171f73967e8")] {
+            let file = try folder.write("v.so", text)
+            #expect(try copies.copy(of: file).version == hash)
+        }
+    }
+
+    @Test("the default folder is a fresh private one per instance, 0700; removeAll deletes it")
+    func privateFolder() throws {
+        let folder = TemporaryFolder()
+        let copies = try PluginCopies()
+        let other = try PluginCopies()
+        defer { other.removeAll() }
+
+        #expect(copies.directory != other.directory)
+        let name = copies.directory.split(separator: "/").last.map(String.init) ?? ""
+        #expect(name.hasPrefix("plugins-\(getpid())-"))
+        #expect(mode(copies.directory) == 0o700)
+        let parent = String(copies.directory[..<copies.directory.lastIndex(of: "/")!])
+        #expect(mode(parent) == 0o700)
+
+        let copy = try copies.copy(of: try folder.write("plugin.so", "x"))
+        copies.removeAll()
+        #expect(mode(copy.path) == nil)
+        #expect(mode(copies.directory) == nil)
+        #expect(mode(other.directory) != nil, "another instance's folder is left alone")
+    }
+
+    @Test("a given folder is made with its parents, 0700, even under a loose umask")
+    func givenFolder() throws {
+        let base = TemporaryFolder()
+        let path = base.file("a/b/copies")
+        let previous = umask(0o022)
+        defer { umask(previous) }
+        let copies = try PluginCopies(directory: path)
+        #expect(copies.directory == path)
+        #expect(mode(path) == 0o700)
+        #expect(mode(base.file("a")) == 0o700)
+        copies.removeAll()
+        #expect(mode(path) == nil)
+    }
+
+    @Test("a folder that is a symbolic link, or not ours, is refused")
+    func refusesForeignFolder() throws {
+        let base = TemporaryFolder()
+        #expect(symlink(base.path, base.file("link")) == 0)
+        #expect { try PluginCopies(directory: base.file("link")) } throws: { error in
+            "\(error)".contains(base.file("link")) && "\(error)".contains("not a directory")
+        }
+        // Only root can give a folder away.
+        if geteuid() == 0 {
+            #expect(mkdir(base.file("theirs"), 0o700) == 0)
+            #expect(chown(base.file("theirs"), 65534, 65534) == 0)
+            #expect { try PluginCopies(directory: base.file("theirs")) } throws: { error in
+                "\(error)".contains(base.file("theirs")) && "\(error)".contains("owned by uid 65534")
+            }
+        }
+    }
+
+    @Test("a file that cannot be read is an error naming it and the cause")
+    func unreadable() throws {
+        let folder = TemporaryFolder()
+        let copies = try PluginCopies()
+        defer { copies.removeAll() }
+
+        let missing = folder.file("missing.so")
+        #expect { try copies.copy(of: missing) } throws: { error in
+            "\(error)" == "\(missing): cannot open: No such file or directory"
+        }
+        #expect(mkdir(folder.file("folder.so"), 0o755) == 0)
+        #expect { try copies.copy(of: folder.file("folder.so")) } throws: { error in
+            "\(error)" == "\(folder.file("folder.so")): is not a regular file"
+        }
+        // Root reads a file of mode 000 anyway.
+        if geteuid() != 0 {
+            let locked = try folder.write("locked.so", "x")
+            #expect(chmod(locked, 0) == 0)
+            #expect { try copies.copy(of: locked) } throws: { error in
+                "\(error)" == "\(locked): cannot open: Permission denied"
+            }
+        }
+    }
+
+    @Test("a copy changed from outside is not reused")
+    func tamperedCopy() throws {
+        let folder = TemporaryFolder()
+        let copies = try PluginCopies()
+        defer { copies.removeAll() }
+        let file = try folder.write("plugin.so", "genuine")
+        let copy = try copies.copy(of: file)
+        #expect(chmod(copy.path, 0o600) == 0)
+        try "changed".write(toFile: copy.path, atomically: false, encoding: .utf8)
+        #expect { try copies.copy(of: file) } throws: { error in
+            "\(error)".contains("exists with other content")
+        }
+    }
+
+    @Test("remove(path:) deletes one copy and nothing outside the folder")
+    func removesOne() throws {
+        let folder = TemporaryFolder()
+        let copies = try PluginCopies()
+        defer { copies.removeAll() }
+        let one = try copies.copy(of: try folder.write("one.so", "1"))
+        let two = try copies.copy(of: try folder.write("two.so", "2"))
+        copies.remove(path: one.path)
+        #expect(mode(one.path) == nil)
+        #expect(contents(two.path) == "2")
+
+        let outside = try folder.write("outside.so", "keep")
+        copies.remove(path: outside)
+        copies.remove(path: copies.directory + "/../" + (outside.split(separator: "/").last.map(String.init) ?? ""))
+        #expect(contents(outside) == "keep")
+    }
+
+    @Test("a file over 512 MiB is refused before it is read")
+    func tooLarge() throws {
+        let folder = TemporaryFolder()
+        let copies = try PluginCopies()
+        defer { copies.removeAll() }
+        let big = try folder.write("big.so", "")
+        #expect(truncate(big, off_t(PluginCopies.maximumFileSize) + 1) == 0)  // sparse: costs nothing
+        #expect { try copies.copy(of: big) } throws: { error in
+            "\(error)" == "\(big): is larger than 512 MiB, the most a plugin file may be"
+        }
+    }
+}
