@@ -197,7 +197,9 @@ extension FolderWatcher {
                         for directory in directories where directory.counts(name) {
                             let path = directory.path + "/" + name
                             if mask & UInt32(IN_CREATE) != 0, !Self.isLinkCreation(path) { continue }
-                            pending[path] = deadline
+                            // A rename is atomic: the file is whole the moment it appears, so it
+                            // is reported without the settle a file written in place needs.
+                            pending[path] = mask & UInt32(IN_MOVED_TO) != 0 ? ContinuousClock.now : deadline
                         }
                     }
                 } else if descriptors[0].revents != 0 {
