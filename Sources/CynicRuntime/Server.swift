@@ -300,17 +300,27 @@ public actor Server {
 
     // MARK: Status
 
-    /// Each behaviour with its live generations and the connections each holds.
+    /// What this server runs: each service with its address and connections, each behaviour
+    /// with its live generations and the connections each holds, and every refused file.
     public func statusLines() -> [String] {
-        var lines: [String] = []
+        var lines = ["services:"]
+        for service in runningServices {
+            let state = service.isListening ? "listening on \(service.boundAddress)" : "not accepting (behaviour gone)"
+            lines.append("  \(service.spec.name): behaviour \(service.spec.behaviour), \(state), \(service.openConnections) open connection(s)")
+        }
+        lines.append("behaviours:")
         for plugin in plugins.values.sorted(by: { $0.name < $1.name }) {
-            lines.append("\(plugin.name) version \(plugin.versionLabel) (\(plugin.file)): \(plugin.connections.current) connection(s)\(plugin.staysMapped ? ", Swift code: stays mapped" : "")")
-            for old in retired.compactMap(\.plugin) where old.name == plugin.name {
-                lines.append("    older version \(old.versionLabel): \(old.connections.current) connection(s)\(old.staysMapped ? ", stays mapped" : ", unloaded when they end")")
+            let mapping = plugin.staysMapped ? "Swift code, stays mapped" : "C, unloaded when unused"
+            lines.append("  \(plugin.name): version \(plugin.versionLabel) (\(plugin.file)), \(plugin.connections.current) connection(s), \(mapping)")
+            for old in retired.compactMap(\.plugin) where old.name == plugin.name && old !== plugin {
+                lines.append("    older version \(old.versionLabel): \(old.connections.current) connection(s) still on it")
             }
         }
+        for old in retired.compactMap(\.plugin) where plugins[old.name] == nil {
+            lines.append("  \(old.name) (removed): version \(old.versionLabel), \(old.connections.current) connection(s) still on it")
+        }
         for refusal in refusals.values.sorted(by: { $0.file < $1.file }) {
-            lines.append("\(refusal)")
+            lines.append("refused plugin \(refusal.file): \(refusal.reason)")
         }
         return lines
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import CynicPlugins
 import Logging
 
@@ -33,5 +34,59 @@ struct PluginsCommand: ParsableCommand {
             print("")
             for refusal in catalog.refusals { print(refusal) }
         }
+        for (pid, status) in RunningCynics.statuses() {
+            print("")
+            print("running cynic, pid \(pid):")
+            for line in status.split(separator: "\n", omittingEmptySubsequences: false) where !line.isEmpty {
+                print("  \(line)")
+            }
+        }
+    }
+}
+
+/// The cynics running for this user, found by their status sockets.
+enum RunningCynics {
+    static func statuses() -> [(pid: Int32, status: String)] {
+        guard let directory = try? privateDirectory(), let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
+            return []
+        }
+        var found: [(Int32, String)] = []
+        for entry in entries.sorted() where entry.hasPrefix("cynic-") && entry.hasSuffix(".status") {
+            guard let pid = Int32(entry.dropFirst(6).dropLast(7)) else { continue }
+            let path = directory + "/" + entry
+            if kill(pid, 0) != 0, errno == ESRCH {
+                unlink(path)  // left by a cynic that did not stop cleanly
+                continue
+            }
+            if pid != getpid(), let status = read(path) { found.append((pid, status)) }
+        }
+        return found
+    }
+
+    /// Everything the socket at `path` says before EOF, within two seconds.
+    private static func read(_ path: String) -> String? {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return nil }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes + [0]) }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 else { return nil }
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = recv(fd, &buffer, buffer.count, 0)
+            if count <= 0 { break }
+            data += buffer[..<count]
+            if data.count > 1 << 20 { break }
+        }
+        return String(decoding: data, as: UTF8.self)
     }
 }

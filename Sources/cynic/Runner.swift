@@ -49,6 +49,7 @@ struct Runner {
         for service in await server.runningServices {
             print("service \(service.spec.name): behaviour \(service.spec.behaviour), listening on \(service.boundAddress)")
         }
+        let status = await startStatusEndpoint(server: server, group: group)
         for await event in signals.events {
             if event == .reload {
                 await server.reloadConfiguration()
@@ -57,10 +58,23 @@ struct Runner {
             }
         }
         logger.info("stopping")
+        await status?.stop()
         await server.stop()
         try? await sink?.stop()
         try? await group.shutdownGracefully()
         try? await control.shutdownGracefully()
+    }
+
+    /// `cynic plugins` asks a running cynic what it serves through this socket. Without it
+    /// cynic still serves: one warning.
+    private func startStatusEndpoint(server: Server, group: any EventLoopGroup) async -> StatusEndpoint? {
+        do {
+            let path = StatusEndpoint.path(in: try privateDirectory())
+            return try await StatusEndpoint.start(path: path, server: server, group: group)
+        } catch {
+            logger.warning("no status socket for `cynic plugins`: \(error)")
+            return nil
+        }
     }
 
     private func startLogSink(_ setting: Configuration.LogSinkSetting, group: any EventLoopGroup) async throws -> LogSink? {
@@ -103,4 +117,10 @@ final class Signals: @unchecked Sendable {
             return source
         }
     }
+}
+
+/// The per-user 0700 folder cynic keeps its sockets in (the log sink's default folder).
+func privateDirectory() throws -> String {
+    let sink = try LogSink.defaultSocketPath()
+    return String(sink[..<sink.lastIndex(of: "/")!])
 }
