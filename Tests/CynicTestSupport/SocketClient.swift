@@ -31,33 +31,30 @@ public final class SocketClient: @unchecked Sendable {
     }
 
     /// Connects to 127.0.0.1:`port`.
-    public init(port: Int, host: String = "127.0.0.1") throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    public convenience init(port: Int, host: String = "127.0.0.1") throws {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         inet_pton(AF_INET, host, &address.sin_addr)
-        let status = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard status == 0 else {
-            let code = errno
-            Glibc.close(fd)
-            throw ConnectFailed(errno: code)
-        }
+        try self.init(family: AF_INET, address: address)
     }
 
     /// Connects to a Unix socket.
-    public init(unixPath: String) throws {
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    public convenience init(unixPath: String) throws {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             let bytes = Array(unixPath.utf8.prefix(raw.count - 1))
             raw.copyBytes(from: bytes + [0])
         }
+        try self.init(family: AF_UNIX, address: address)
+    }
+
+    private init<Address>(family: Int32, address: Address) throws {
+        fd = socket(family, Int32(SOCK_STREAM.rawValue), 0)
+        var address = address
         let status = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<Address>.size)) }
         }
         guard status == 0 else {
             let code = errno
