@@ -29,6 +29,20 @@ extension Configuration {
             case .unix(let path):
                 lines.append("    unix: \(Self.quoted(path))")
             }
+            if let seed = service.seed { lines.append("    seed: \(seed)") }
+            if !service.shapers.isEmpty {
+                lines.append("    shapers:")
+                for shaper in service.shapers {
+                    lines.append("      - shaper: \(Self.quoted(shaper.shaper))")
+                    if shaper.probability != 1 { lines.append("        probability: \(shaper.probability)") }
+                    if !shaper.parameters.isEmpty {
+                        lines.append("        params:")
+                        for (name, input) in shaper.parameters.sorted(by: { $0.key < $1.key }) {
+                            lines.append("          \(name): \(Self.quoted(input.text))")
+                        }
+                    }
+                }
+            }
             let specs = plugins[service.behaviour]?.parameters ?? []
             let unknown = service.parameters.keys.filter { name in !specs.contains { $0.name == name } }.sorted()
             guard !specs.isEmpty || !unknown.isEmpty else { continue }

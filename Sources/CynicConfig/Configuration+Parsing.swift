@@ -108,7 +108,7 @@ private struct NodeReader {
 
     func service(named name: String, _ node: Node) throws(ConfigurationError) -> ServiceSpec {
         let key = "services.\(name)"
-        let fields = try mapping(node, key: key, allowed: ["behaviour", "host", "port", "unix", "params"])
+        let fields = try mapping(node, key: key, allowed: ["behaviour", "host", "port", "unix", "params", "shapers", "seed"])
         let behaviour = try fields["behaviour"].map { field throws(ConfigurationError) in
             try string(field.value, key: "\(key).behaviour")
         } ?? name
@@ -131,17 +131,56 @@ private struct NodeReader {
             if let host = fields["host"] { throw error(host.key, "\(key).host: a unix service has no host") }
             address = .unix(path: try string(path.value, key: "\(key).unix"))
         }
-        var parameters: [String: ParameterInput] = [:]
-        if let params = fields["params"] {
-            for (parameter, value) in try entries(params.value, key: "\(key).params") {
-                let text = try scalar(value, key: "\(key).params.\(parameter)", expected: "a single value").string
-                // `~` or `null`: the behaviour's default, as if the line were not there.
-                if value.null != nil { continue }
-                parameters[parameter] = ParameterInput(text, origin: "\(file):\(value.mark?.line ?? 0)")
+        let parameters = try fields["params"].map { field throws(ConfigurationError) in
+            try self.parameters(field.value, key: "\(key).params")
+        } ?? [:]
+        var shapers: [ShaperSpec] = []
+        if let list = fields["shapers"] {
+            guard case .sequence(let items) = list.value else {
+                throw error(list.value, "\(key).shapers: expected a list of shapers")
+            }
+            for (index, item) in items.enumerated() {
+                shapers.append(try shaper(item, key: "\(key).shapers[\(index)]"))
             }
         }
+        let seed = try fields["seed"].map { field throws(ConfigurationError) -> UInt64 in
+            let text = try scalar(field.value, key: "\(key).seed", expected: "a number").string
+            guard let value = UInt64(text) else {
+                throw error(field.value, "\(key).seed: expected an unsigned 64-bit integer, got '\(text)'")
+            }
+            return value
+        }
         return ServiceSpec(name: name, behaviour: behaviour, address: address, parameters: parameters,
-                           origin: "\(file):\(node.mark?.line ?? 0)")
+                           shapers: shapers, seed: seed, origin: "\(file):\(node.mark?.line ?? 0)")
+    }
+
+    /// `shaper: NAME`, optional `probability` (0 to 1) and `params`.
+    func shaper(_ node: Node, key: String) throws(ConfigurationError) -> ShaperSpec {
+        let fields = try mapping(node, key: key, allowed: ["shaper", "probability", "params"])
+        guard let name = fields["shaper"] else { throw error(node, "\(key): needs `shaper: NAME`") }
+        var probability = 1.0
+        if let field = fields["probability"] {
+            let text = try scalar(field.value, key: "\(key).probability", expected: "a number").string
+            guard let value = Double(text), (0...1).contains(value) else {
+                throw error(field.value, "\(key).probability: expected a number from 0 to 1, got '\(text)'")
+            }
+            probability = value
+        }
+        let parameters = try fields["params"].map { field throws(ConfigurationError) in
+            try self.parameters(field.value, key: "\(key).params")
+        } ?? [:]
+        return ShaperSpec(shaper: try string(name.value, key: "\(key).shaper"), probability: probability, parameters: parameters)
+    }
+
+    func parameters(_ node: Node, key: String) throws(ConfigurationError) -> [String: ParameterInput] {
+        var parameters: [String: ParameterInput] = [:]
+        for (parameter, value) in try entries(node, key: key) {
+            let text = try scalar(value, key: "\(key).\(parameter)", expected: "a single value").string
+            // `~` or `null`: the plugin's default, as if the line were not there.
+            if value.null != nil { continue }
+            parameters[parameter] = ParameterInput(text, origin: "\(file):\(value.mark?.line ?? 0)")
+        }
+        return parameters
     }
 }
 

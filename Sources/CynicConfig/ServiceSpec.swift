@@ -13,22 +13,78 @@ public enum ServiceAddress: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// One service to run: a behaviour, where it listens and its parameters, as the user wrote them.
-/// Values are checked against the behaviour's parameters when the service starts.
+/// A shaper applied to a service's connections: which, how often, with what parameters.
+public struct ShaperSpec: Sendable, Equatable {
+    public var shaper: String
+    /// The chance, 0 to 1, that it applies to a given connection.
+    public var probability: Double
+    public var parameters: [String: ParameterInput]
+
+    public init(shaper: String, probability: Double = 1, parameters: [String: ParameterInput] = [:]) {
+        self.shaper = shaper
+        self.probability = probability
+        self.parameters = parameters
+    }
+
+    /// Reads the command line's `NAME[:key=value,...]`; the key `probability` is the shaper's
+    /// probability, every other key one of its parameters.
+    public init(commandLine text: String) throws(ShaperSpecError) {
+        let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        let name = String(parts[0])
+        guard !name.isEmpty else { throw ShaperSpecError(text: text, reason: "no shaper name before ':'") }
+        var probability = 1.0
+        var parameters: [String: ParameterInput] = [:]
+        if parts.count == 2 {
+            for pair in parts[1].split(separator: ",") {
+                let keyValue = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                guard keyValue.count == 2, !keyValue[0].isEmpty else {
+                    throw ShaperSpecError(text: text, reason: "expected key=value, got '\(pair)'")
+                }
+                let (key, value) = (String(keyValue[0]), String(keyValue[1]))
+                if key == "probability" {
+                    guard let number = Double(value), (0...1).contains(number) else {
+                        throw ShaperSpecError(text: text, reason: "probability must be a number from 0 to 1, got '\(value)'")
+                    }
+                    probability = number
+                } else {
+                    parameters[key] = ParameterInput(value, origin: "--shape \(name)")
+                }
+            }
+        }
+        self.init(shaper: name, probability: probability, parameters: parameters)
+    }
+}
+
+public struct ShaperSpecError: Error, Sendable, CustomStringConvertible {
+    public let text: String
+    public let reason: String
+    public var description: String { "--shape \(text): \(reason)" }
+}
+
+/// One service to run: a behaviour, where it listens, its parameters as the user wrote them, and
+/// the shapers its connections pass through. Values are checked against the plugins'
+/// parameters when the service starts.
 public struct ServiceSpec: Sendable, Equatable {
     public var name: String
     public var behaviour: String
     public var address: ServiceAddress
     public var parameters: [String: ParameterInput]
+    /// In order: the behaviour's actions pass through the first, then the next.
+    public var shapers: [ShaperSpec]
+    /// Seeds the draws that decide which shapers apply to a connection; nil for a random seed.
+    public var seed: UInt64?
     /// Where it was defined ("cynic.yaml:12", "command line"), for error messages.
     public var origin: String
 
     public init(name: String, behaviour: String, address: ServiceAddress,
-                parameters: [String: ParameterInput] = [:], origin: String) {
+                parameters: [String: ParameterInput] = [:], shapers: [ShaperSpec] = [], seed: UInt64? = nil,
+                origin: String) {
         self.name = name
         self.behaviour = behaviour
         self.address = address
         self.parameters = parameters
+        self.shapers = shapers
+        self.seed = seed
         self.origin = origin
     }
 

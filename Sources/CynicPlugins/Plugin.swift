@@ -33,6 +33,12 @@ public final class Plugin: @unchecked Sendable {
     /// The descriptor, copied into a host-sized struct whose fields the plugin's older, smaller
     /// struct does not have are zero.
     public let descriptor: cynic_plugin
+    /// What a shaper plugin does to the actions passing through it (capability
+    /// "cynic.shaper/1"); nil for a behaviour.
+    public let shaper: cynic_shaper?
+    /// How services of this behaviour listen (capability "cynic.listen/1"), when it says.
+    public let listen: cynic_listen?
+    public var isShaper: Bool { shaper != nil }
     let configureCall: ConfigureCall?
     /// Connections this generation of the plugin drives now, over all its services.
     public let connections = ConnectionCounter()
@@ -99,7 +105,11 @@ public final class Plugin: @unchecked Sendable {
         guard name.utf8.allSatisfy({ $0.isLowercaseLetterOrDigit || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") }) else {
             throw .invalidDescriptor("name '\(name)' may only have lowercase letters, digits, '-' and '_'")
         }
-        guard descriptor.conn_open != nil else { throw .invalidDescriptor("'\(name)' has no conn_open") }
+        let shaper: cynic_shaper? = try Self.capability(CYNIC_SHAPER_ID, of: descriptor, name: name)
+        let listen: cynic_listen? = try Self.capability(CYNIC_LISTEN_ID, of: descriptor, name: name)
+        guard shaper != nil || descriptor.conn_open != nil else {
+            throw .invalidDescriptor("'\(name)' has no conn_open (and is not a shaper)")
+        }
         let speaksHTTP1 = descriptor.flags & CYNIC_PLUGIN_HTTP1 != 0
         if speaksHTTP1, descriptor.conn_request == nil {
             throw .invalidDescriptor("'\(name)' speaks HTTP/1 but has no conn_request")
@@ -110,6 +120,8 @@ public final class Plugin: @unchecked Sendable {
         }
 
         self.name = name
+        self.shaper = shaper
+        self.listen = listen
         self.summary = descriptor.description.map { String(cString: $0) } ?? ""
         self.defaultPort = descriptor.default_port == 0 ? nil : descriptor.default_port
         self.speaksHTTP1 = speaksHTTP1
@@ -122,6 +134,24 @@ public final class Plugin: @unchecked Sendable {
         accepted = true
         self.descriptor = descriptor
         self.configureCall = descriptor.configure.map { ConfigureCall(function: $0, parameterTypes: parameters.map(\.type)) }
+    }
+
+    /// Copies an optional capability struct the plugin returns for `id`: zero-filled past the
+    /// plugin's `struct_size`, so an older plugin's smaller struct reads as "not set".
+    private static func capability<Capability>(_ id: String, of descriptor: cynic_plugin, name: String) throws(PluginError) -> Capability? {
+        guard let lookup = descriptor.get_extension, let raw = lookup(id) else { return nil }
+        let header = raw.assumingMemoryBound(to: UInt32.self)
+        guard supportedABI.contains(header[0]) else {
+            throw .invalidDescriptor("'\(name)' \(id) has ABI version \(header[0])")
+        }
+        let declared = Int(header[1])
+        guard declared >= 8 else { throw .invalidDescriptor("'\(name)' \(id) has struct_size \(declared)") }
+        let result = UnsafeMutablePointer<Capability>.allocate(capacity: 1)
+        defer { result.deallocate() }
+        let bytes = UnsafeMutableRawPointer(result)
+        bytes.initializeMemory(as: UInt8.self, repeating: 0, count: MemoryLayout<Capability>.size)
+        bytes.copyMemory(from: raw, byteCount: min(declared, MemoryLayout<Capability>.size))
+        return result.pointee
     }
 
     deinit {

@@ -10,8 +10,11 @@ import Glibc
 /// Runs one connection for a plugin: calls its callbacks, and performs the actions it asks for,
 /// in order, on the connection's event loop.
 ///
-/// The `cynic_conn *` a plugin holds is this object's address; it stays valid until conn_end
-/// returns, because the channel pipeline keeps the driver alive until the channel is closed.
+/// With shapers, the behaviour's actions pass through each shaper that applies to this
+/// connection before they reach the queue: a `cynic_conn *` is a `ConnectionHandle`, the
+/// behaviour's at position 0 and each shaper's downstream one position further. Handles stay
+/// valid until conn_end returns, because the channel pipeline keeps the driver (and the driver its
+/// handles) alive until the channel is closed.
 final class ConnectionDriver: ChannelInboundHandler {
     typealias InboundIn = ConnectionInput
     typealias OutboundOut = ByteBuffer
@@ -26,8 +29,32 @@ final class ConnectionDriver: ChannelInboundHandler {
         case then(tag: UInt64)
     }
 
+    /// An action as a plugin asks for it, before it reaches the queue.
+    enum Request {
+        case send(UnsafeRawBufferPointer)
+        case wait(milliseconds: UInt64)
+        case close
+        case reset
+        case shutdownWrite
+        case stopReading
+        case then(tag: UInt64)
+    }
+
+    /// A shaper that applies to this connection, with its per-connection state.
+    private struct ShaperStage {
+        let instance: BehaviourInstance
+        let callbacks: cynic_shaper
+        var state: UnsafeMutableRawPointer?
+    }
+
     private let instance: BehaviourInstance
     private let callbacks: cynic_plugin
+    private var stages: [ShaperStage]
+    /// `handles[0]` is the behaviour's connection; `handles[i + 1]` is downstream of stage i.
+    private var handles: [ConnectionHandle] = []
+    /// Timers set with `after` that have not fired, by a counter, to cancel at the end.
+    private var timers: [UInt64: Scheduled<Void>] = [:]
+    private var timerCount: UInt64 = 0
     private var logger: Logger
     private let connections: ConnectionCounter
 
@@ -54,21 +81,29 @@ final class ConnectionDriver: ChannelInboundHandler {
     /// Actions one turn of the pump performs before letting the event loop serve others.
     private static let actionsPerTurn = 64
 
-    init(instance: BehaviourInstance, logger: Logger, connections: ConnectionCounter) {
+    /// `shapers` are those that apply to this connection, in order.
+    init(instance: BehaviourInstance, shapers: [BehaviourInstance], logger: Logger, connections: ConnectionCounter) {
         self.instance = instance
         self.callbacks = instance.plugin.descriptor
+        self.stages = shapers.compactMap { shaper in
+            shaper.plugin.shaper.map { ShaperStage(instance: shaper, callbacks: $0, state: nil) }
+        }
         self.logger = logger
         self.connections = connections
+        handles = (0...stages.count).map { ConnectionHandle(driver: self, position: $0) }
     }
 
-    private var conn: OpaquePointer { OpaquePointer(Unmanaged.passUnretained(self).toOpaque()) }
+    /// The behaviour's `cynic_conn *`.
+    private var conn: OpaquePointer { handles[0].pointer }
 
-    /// The driver behind a `cynic_conn *`, when the call comes from inside one of its callbacks.
-    static func withDriver(_ conn: OpaquePointer?, _ body: (ConnectionDriver) -> Int32) -> Int32 {
+    /// The driver and position behind a `cynic_conn *`, when the call comes from inside one of
+    /// the connection's callbacks.
+    static func withHandle(_ conn: OpaquePointer?, _ body: (ConnectionDriver, Int) -> Int32) -> Int32 {
         guard let conn else { return CYNIC_ERR_INVALID }
-        let driver = Unmanaged<ConnectionDriver>.fromOpaque(UnsafeRawPointer(conn)).takeUnretainedValue()
+        let handle = Unmanaged<ConnectionHandle>.fromOpaque(UnsafeRawPointer(conn)).takeUnretainedValue()
+        guard let driver = handle.driver else { return CYNIC_ERR_CLOSED }
         guard driver.callbackDepth > 0, driver.context?.eventLoop.inEventLoop == true else { return CYNIC_ERR_THREAD }
-        return body(driver)
+        return body(driver, handle.position)
     }
 
     // MARK: Channel events
@@ -79,7 +114,13 @@ final class ConnectionDriver: ChannelInboundHandler {
         connections.opened()
         instance.plugin.connections.opened()
         logger.debug("connection opened")
-        callPlugin { state = callbacks.conn_open(instance.pointer, conn) }
+        callPlugin {
+            // Shapers first: what they queue on open (a latency's wait) comes before anything.
+            for index in stages.indices {
+                stages[index].state = stages[index].callbacks.conn_open?(stages[index].instance.pointer, handles[index + 1].pointer)
+            }
+            state = callbacks.conn_open(instance.pointer, conn)
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -125,14 +166,72 @@ final class ConnectionDriver: ChannelInboundHandler {
 
     // MARK: Actions, as the host table asks for them
 
-    func send(_ bytes: UnsafeRawBufferPointer) -> Int32 {
-        guard let context, !finishing, !ended else { return CYNIC_ERR_CLOSED }
-        var buffer = context.channel.allocator.buffer(capacity: bytes.count)
-        buffer.writeBytes(bytes)
-        return enqueue(.send(buffer))
+    /// An action asked for at `position`: it passes through the shapers from there on, each of
+    /// which may forward it (changed or not) downstream, and what comes out is queued.
+    func submit(_ request: Request, at position: Int) -> Int32 {
+        guard !ended else { return CYNIC_ERR_CLOSED }
+        if position < stages.count {
+            let stage = stages[position]
+            let downstream = handles[position + 1].pointer
+            switch request {
+            case .send(let bytes):
+                if let send = stage.callbacks.send {
+                    send(stage.state, downstream, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count)
+                    return CYNIC_OK
+                }
+            case .wait(let milliseconds):
+                if let wait = stage.callbacks.wait {
+                    wait(stage.state, downstream, milliseconds)
+                    return CYNIC_OK
+                }
+            case .close:
+                if let close = stage.callbacks.close { close(stage.state, downstream); return CYNIC_OK }
+            case .reset:
+                if let reset = stage.callbacks.reset { reset(stage.state, downstream); return CYNIC_OK }
+            case .shutdownWrite:
+                if let shutdown = stage.callbacks.shutdown_write { shutdown(stage.state, downstream); return CYNIC_OK }
+            case .stopReading, .then:
+                break  // flow control: always the behaviour's own
+            }
+            return submit(request, at: position + 1)
+        }
+        switch request {
+        case .send(let bytes):
+            guard let context, !finishing else { return CYNIC_ERR_CLOSED }
+            var buffer = context.channel.allocator.buffer(capacity: bytes.count)
+            buffer.writeBytes(bytes)
+            return enqueue(.send(buffer))
+        case .wait(let milliseconds): return enqueue(.wait(milliseconds: milliseconds))
+        case .close: return enqueue(.close)
+        case .reset: return enqueue(.reset)
+        case .shutdownWrite: return enqueue(.shutdownWrite)
+        case .stopReading: return enqueue(.stopReading)
+        case .then(let tag): return enqueue(.then(tag: tag))
+        }
     }
 
-    func enqueue(_ action: Action) -> Int32 {
+    /// A timer for the plugin at `position` (the behaviour, or the shaper before it).
+    func after(milliseconds: UInt64, tag: UInt64, at position: Int) -> Int32 {
+        guard let context, !ended else { return CYNIC_ERR_CLOSED }
+        let delay = TimeAmount.milliseconds(Int64(clamping: milliseconds))
+        timerCount += 1
+        let id = timerCount
+        timers[id] = context.eventLoop.assumeIsolated().scheduleTask(in: delay) {
+            self.timers[id] = nil
+            guard !self.ended else { return }
+            self.callPlugin {
+                if position == 0 {
+                    self.callbacks.conn_timer?(self.state, self.conn, tag)
+                } else {
+                    let stage = self.stages[position - 1]
+                    stage.callbacks.timer?(stage.state, self.handles[position].pointer, tag)
+                }
+            }
+        }
+        return CYNIC_OK
+    }
+
+    private func enqueue(_ action: Action) -> Int32 {
         guard !finishing, !ended else { return CYNIC_ERR_CLOSED }
         switch action {
         case .close, .reset: finishing = true
@@ -261,8 +360,13 @@ final class ConnectionDriver: ChannelInboundHandler {
         pendingRequests.removeAll()
         scheduledWait?.cancel()
         scheduledWait = nil
+        for timer in timers.values { timer.cancel() }
+        timers.removeAll()
         callbacks.conn_end?(state, conn)
         state = nil
+        for stage in stages { stage.callbacks.conn_end?(stage.state) }
+        // A plugin that kept a handle past conn_end gets CYNIC_ERR_CLOSED, not a dangling driver.
+        for handle in handles { handle.driver = nil }
         connections.closed()
         instance.plugin.connections.closed()
         logger.debug("connection closed")
@@ -276,4 +380,18 @@ enum ConnectionInput {
     case request(CollectedRequest)
     /// The client sent something that is not HTTP we can hand on; the connection closes.
     case badRequest(String)
+}
+
+/// What a `cynic_conn *` points to: a connection, and where in its shaper pipeline the holder
+/// sits.
+final class ConnectionHandle {
+    weak var driver: ConnectionDriver?
+    let position: Int
+
+    init(driver: ConnectionDriver, position: Int) {
+        self.driver = driver
+        self.position = position
+    }
+
+    var pointer: OpaquePointer { OpaquePointer(Unmanaged.passUnretained(self).toOpaque()) }
 }

@@ -14,27 +14,30 @@ enum HostTable {
             send: { conn, bytes, length in
                 guard length == 0 || bytes != nil else { return CYNIC_ERR_INVALID }
                 let buffer = UnsafeRawBufferPointer(start: bytes, count: length)
-                return ConnectionDriver.withDriver(conn) { $0.send(buffer) }
+                return ConnectionDriver.withHandle(conn) { $0.submit(.send(buffer), at: $1) }
             },
             wait: { conn, milliseconds in
-                ConnectionDriver.withDriver(conn) { $0.enqueue(.wait(milliseconds: milliseconds)) }
+                ConnectionDriver.withHandle(conn) { $0.submit(.wait(milliseconds: milliseconds), at: $1) }
             },
-            close: { conn in ConnectionDriver.withDriver(conn) { $0.enqueue(.close) } },
-            reset: { conn in ConnectionDriver.withDriver(conn) { $0.enqueue(.reset) } },
-            shutdown_write: { conn in ConnectionDriver.withDriver(conn) { $0.enqueue(.shutdownWrite) } },
-            stop_reading: { conn in ConnectionDriver.withDriver(conn) { $0.enqueue(.stopReading) } },
-            then: { conn, tag in ConnectionDriver.withDriver(conn) { $0.enqueue(.then(tag: tag)) } },
-            cancel_pending: { conn in ConnectionDriver.withDriver(conn) { $0.cancelPending() } },
+            close: { conn in ConnectionDriver.withHandle(conn) { $0.submit(.close, at: $1) } },
+            reset: { conn in ConnectionDriver.withHandle(conn) { $0.submit(.reset, at: $1) } },
+            shutdown_write: { conn in ConnectionDriver.withHandle(conn) { $0.submit(.shutdownWrite, at: $1) } },
+            stop_reading: { conn in ConnectionDriver.withHandle(conn) { $0.submit(.stopReading, at: $1) } },
+            then: { conn, tag in ConnectionDriver.withHandle(conn) { $0.submit(.then(tag: tag), at: $1) } },
+            cancel_pending: { conn in ConnectionDriver.withHandle(conn) { driver, _ in driver.cancelPending() } },
             log: { conn, level, message in
                 guard let message else { return }
                 let text = String(cString: message)
                 let level = Logger.Level(pluginLevel: level)
-                if let conn, ConnectionDriver.withDriver(conn, { $0.log(level, text); return CYNIC_OK }) == CYNIC_OK {
+                if let conn, ConnectionDriver.withHandle(conn, { driver, _ in driver.log(level, text); return CYNIC_OK }) == CYNIC_OK {
                     return
                 }
                 pluginLogger.log(level: level, "\(text)")
             },
-            get_extension: { _ in nil }
+            get_extension: { _ in nil },
+            after: { conn, milliseconds, tag in
+                ConnectionDriver.withHandle(conn) { $0.after(milliseconds: milliseconds, tag: tag, at: $1) }
+            }
         ))
         return UnsafePointer(table)
     }()

@@ -171,10 +171,10 @@ public actor Server {
         }
         // Every service that will use the new generation gets its instance now: a parameter the
         // new version refuses refuses the version, before anything changes.
-        var instances: [(Service, BehaviourInstance)] = []
-        for service in runningServices where service.spec.behaviour == plugin.name {
+        var setups: [(Service, ServiceSetup)] = []
+        for service in runningServices where service.spec.behaviour == plugin.name || service.spec.shapers.contains(where: { $0.shaper == plugin.name }) {
             do {
-                instances.append((service, try Service.makeInstance(service.spec, plugins: [plugin.name: plugin])))
+                setups.append((service, try Service.makeSetup(service.spec, plugins: plugins.merging([plugin.name: plugin]) { $1 })))
             } catch {
                 let refusal = PluginRefusal(file: file, reason: .unusableByService(error.description))
                 refusals[file] = refusal
@@ -195,12 +195,12 @@ public actor Server {
         } else {
             logger.info("loaded \(plugin.name) version \(plugin.versionLabel) (\(file))")
         }
-        for (service, instance) in instances {
+        for (service, setup) in setups {
             if service.isListening {
-                service.swap(to: instance)
+                service.swap(to: setup)
             } else {
                 do {
-                    try await service.resume(with: instance)
+                    try await service.resume(with: setup)
                     logger.info("service \(service.spec.name) listens again on \(service.boundAddress)")
                 } catch {
                     logger.error("\(error)")
@@ -231,7 +231,7 @@ public actor Server {
         }
         retired.append(WeakPlugin(plugin: plugin))
         logger.warning("behaviour \(name) removed (\(file)); \(plugin.connections.current) connection(s) stay on version \(plugin.versionLabel)")
-        for service in runningServices where service.spec.behaviour == name && service.isListening {
+        for service in runningServices where service.isListening && (service.spec.behaviour == name || service.spec.shapers.contains { $0.shaper == name }) {
             await service.suspend()
             logger.warning("service \(service.spec.name) stopped accepting: behaviour \(name) is gone")
         }
@@ -262,11 +262,11 @@ public actor Server {
             return
         }
         let configuration: Configuration
-        var instances: [String: BehaviourInstance] = [:]
+        var setups: [String: ServiceSetup] = [:]
         do {
             configuration = try Configuration.read(file: path)
             for spec in configuration.services where !(services[spec.name]?.spec.sameService(as: spec) ?? false) {
-                instances[spec.name] = try Service.makeInstance(spec, plugins: plugins)
+                setups[spec.name] = try Service.makeSetup(spec, plugins: plugins)
             }
         } catch {
             logger.error("configuration reload refused, the running services stay: \(error)")
@@ -279,11 +279,11 @@ public actor Server {
         }
         serviceOrder.removeAll { !wanted.contains($0) }
         for spec in configuration.services {
-            guard let instance = instances[spec.name] else { continue }  // unchanged
+            guard let setup = setups[spec.name] else { continue }  // unchanged
             // Changed: the old listener goes, the new one binds (its connections finish).
             await services.removeValue(forKey: spec.name)?.stop()
             do {
-                let service = try await Service.start(spec, instance: instance, group: group, logger: logger)
+                let service = try await Service.start(spec, setup: setup, group: group, logger: logger)
                 add(service)
                 logger.info("service \(spec.name): behaviour \(spec.behaviour), listening on \(service.boundAddress)")
             } catch {

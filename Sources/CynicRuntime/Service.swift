@@ -7,30 +7,57 @@ import NIOHTTP1
 import NIOPosix
 import Synchronization
 
-/// A running service: a listener whose connections are driven by an instance of a behaviour.
+/// What a service's new connections get: an instance of its behaviour, and an instance of each of
+/// its shapers with the probability that it applies to a connection.
+public final class ServiceSetup: Sendable {
+    public struct Shaper: Sendable {
+        public let instance: BehaviourInstance
+        public let probability: Double
+    }
+
+    public let behaviour: BehaviourInstance
+    public let shapers: [Shaper]
+
+    public init(behaviour: BehaviourInstance, shapers: [Shaper]) {
+        self.behaviour = behaviour
+        self.shapers = shapers
+    }
+
+    /// Whether this setup runs code of `plugin`'s behaviour or shaper name.
+    public func uses(_ name: String) -> Bool {
+        behaviour.plugin.name == name || shapers.contains { $0.instance.plugin.name == name }
+    }
+}
+
+/// A running service: a listener whose connections are driven by an instance of a behaviour,
+/// through its shapers.
 ///
-/// The instance can be swapped while the service runs: each new connection takes the instance
-/// current when it is accepted and keeps it to its end, so a new plugin generation takes new
-/// connections while the old one finishes those it holds.
+/// The setup can be swapped while the service runs: each new connection takes the setup current
+/// when it is accepted and keeps it to its end, so a new plugin generation takes new connections
+/// while the old one finishes those it holds.
 public final class Service: Sendable {
     public let spec: ServiceSpec
     private let group: any EventLoopGroup
     private let logger: Logger
     private let connections = ConnectionCounter()
     private let state: Mutex<State>
+    /// Decides, connection by connection, which shapers apply (SplitMix64 state).
+    private let draws: Mutex<UInt64>
 
     private struct State: @unchecked Sendable {
         // @unchecked: `listener` is a Channel (Sendable); BehaviourInstance is Sendable. The
         // struct only lives inside the Mutex.
-        var instance: BehaviourInstance?
+        var setup: ServiceSetup?
         var listener: (any Channel)?
+        /// For a never-accepting service: our own connections that fill its accept queue.
+        var queueFillers: AcceptQueueFiller?
         var boundAddress: ServiceAddress
     }
 
     /// The limit on one HTTP request body the host holds for a plugin.
     public static let maxRequestBodyBytes = 1 << 20
 
-    /// Checks the spec against its plugin, configures an instance and starts listening.
+    /// Checks the spec against its plugins, configures their instances and starts listening.
     /// Throws `ServiceError` with one line naming the service and what is wrong.
     public static func start(_ spec: ServiceSpec, plugins: PluginCatalog, group: any EventLoopGroup,
                              logger: Logger) async throws(ServiceError) -> Service {
@@ -39,26 +66,43 @@ public final class Service: Sendable {
 
     public static func start(_ spec: ServiceSpec, plugins: [String: Plugin], group: any EventLoopGroup,
                              logger: Logger) async throws(ServiceError) -> Service {
-        try await start(spec, instance: try makeInstance(spec, plugins: plugins), group: group, logger: logger)
+        try await start(spec, setup: try makeSetup(spec, plugins: plugins), group: group, logger: logger)
     }
 
-    /// Starts listening with an instance made (and so checked) beforehand.
-    public static func start(_ spec: ServiceSpec, instance: BehaviourInstance, group: any EventLoopGroup,
+    /// Starts listening with a setup made (and so checked) beforehand.
+    public static func start(_ spec: ServiceSpec, setup: ServiceSetup, group: any EventLoopGroup,
                              logger: Logger) async throws(ServiceError) -> Service {
         let service = Service(spec: spec, group: group, logger: logger)
-        try await service.listen(with: instance)
+        try await service.listen(with: setup)
         return service
     }
 
-    /// An instance of the spec's behaviour configured with its parameters: everything about a
+    /// The spec's behaviour and shapers, configured with their parameters: everything about a
     /// service that can be wrong, checked without touching the network.
-    public static func makeInstance(_ spec: ServiceSpec, plugins: [String: Plugin]) throws(ServiceError) -> BehaviourInstance {
-        guard let plugin = plugins[spec.behaviour] else {
-            let known = plugins.keys.sorted().joined(separator: ", ")
-            throw ServiceError(spec, "unknown behaviour '\(spec.behaviour)' (available: \(known.isEmpty ? "none" : known))")
+    public static func makeSetup(_ spec: ServiceSpec, plugins: [String: Plugin]) throws(ServiceError) -> ServiceSetup {
+        let behaviours = plugins.values.filter { !$0.isShaper }.map(\.name).sorted()
+        guard let plugin = plugins[spec.behaviour], !plugin.isShaper else {
+            let what = plugins[spec.behaviour] != nil ? "'\(spec.behaviour)' is a shaper, not a behaviour"
+                                                      : "unknown behaviour '\(spec.behaviour)'"
+            throw ServiceError(spec, "\(what) (available: \(behaviours.isEmpty ? "none" : behaviours.joined(separator: ", ")))")
         }
+        let behaviour = try instance(of: plugin, parameters: spec.parameters, spec: spec)
+        var shapers: [ServiceSetup.Shaper] = []
+        for shaper in spec.shapers {
+            guard let shaperPlugin = plugins[shaper.shaper], shaperPlugin.isShaper else {
+                let known = plugins.values.filter(\.isShaper).map(\.name).sorted()
+                throw ServiceError(spec, "unknown shaper '\(shaper.shaper)' (available: \(known.isEmpty ? "none" : known.joined(separator: ", ")))")
+            }
+            shapers.append(.init(instance: try instance(of: shaperPlugin, parameters: shaper.parameters, spec: spec),
+                                 probability: shaper.probability))
+        }
+        return ServiceSetup(behaviour: behaviour, shapers: shapers)
+    }
+
+    private static func instance(of plugin: Plugin, parameters: [String: ParameterInput],
+                                 spec: ServiceSpec) throws(ServiceError) -> BehaviourInstance {
         do {
-            let values = try plugin.parameters.resolve(spec.parameters, behaviour: plugin.name)
+            let values = try plugin.parameters.resolve(parameters, behaviour: plugin.name)
             return try BehaviourInstance(plugin: plugin, values: values, host: HostTable.pointer)
         } catch {
             throw ServiceError(spec, error.description, origin: error.origin)
@@ -71,47 +115,67 @@ public final class Service: Sendable {
         var serviceLogger = logger
         serviceLogger[metadataKey: "service"] = "\(spec.name)"
         self.logger = serviceLogger
-        state = Mutex(State(instance: nil, listener: nil, boundAddress: spec.address))
+        state = Mutex(State(setup: nil, listener: nil, boundAddress: spec.address))
+        var seed = spec.seed ?? 0
+        if spec.seed == nil { seed = UInt64.random(in: .min ... .max) }
+        draws = Mutex(seed)
     }
 
     /// The address bound: with port 0 the kernel picks one, and a service that listens again
     /// after a pause takes the same one.
     public var boundAddress: ServiceAddress { state.withLock { $0.boundAddress } }
-    /// The instance new connections get; nil while the service is suspended.
-    public var instance: BehaviourInstance? { state.withLock { $0.instance } }
+    /// The setup new connections get; nil while the service is suspended.
+    public var setup: ServiceSetup? { state.withLock { $0.setup } }
     public var isListening: Bool { state.withLock { $0.listener != nil } }
     /// Connections open now.
     public var openConnections: Int { connections.current }
     /// Connections accepted since start.
     public var acceptedConnections: Int { connections.accepted }
 
-    /// New connections get `instance` from now on; returns the one they got before.
+    /// New connections get `setup` from now on; returns the one they got before.
     @discardableResult
-    public func swap(to instance: BehaviourInstance) -> BehaviourInstance? {
+    public func swap(to setup: ServiceSetup) -> ServiceSetup? {
         state.withLock { state in
-            let old = state.instance
-            state.instance = instance
+            let old = state.setup
+            state.setup = setup
             return old
         }
+    }
+
+    /// The shapers of `setup` that apply to one new connection, each drawn with its probability.
+    private func drawShapers(of setup: ServiceSetup) -> [BehaviourInstance] {
+        setup.shapers.filter { shaper in
+            if shaper.probability >= 1 { return true }
+            if shaper.probability <= 0 { return false }
+            let draw = draws.withLock { state -> UInt64 in
+                state &+= 0x9e37_79b9_7f4a_7c15
+                var z = state
+                z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+                z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+                return z ^ (z >> 31)
+            }
+            return Double(draw >> 11) / Double(1 << 53) < shaper.probability
+        }.map(\.instance)
     }
 
     /// Stops accepting (clients now get "connection refused"); open connections go on.
     public func suspend() async {
         let listener = state.withLock { state in
-            state.instance = nil
+            state.setup = nil
+            state.queueFillers = nil
             defer { state.listener = nil }
             return state.listener
         }
         try? await listener?.close()
     }
 
-    /// Listens again, on the address it had, with `instance`.
-    public func resume(with instance: BehaviourInstance) async throws(ServiceError) {
+    /// Listens again, on the address it had, with `setup`.
+    public func resume(with setup: ServiceSetup) async throws(ServiceError) {
         guard !isListening else {
-            swap(to: instance)
+            swap(to: setup)
             return
         }
-        try await listen(with: instance)
+        try await listen(with: setup)
     }
 
     /// Stops accepting. Connections already open go on until they end.
@@ -119,14 +183,14 @@ public final class Service: Sendable {
         await suspend()
     }
 
-    private func listen(with instance: BehaviourInstance) async throws(ServiceError) {
-        swap(to: instance)
+    private func listen(with setup: ServiceSetup) async throws(ServiceError) {
+        swap(to: setup)
         let address = boundAddress
         let channel: any Channel
         do {
-            channel = try await bind(address)
+            channel = try await bind(address, listen: setup.behaviour.plugin.listen)
         } catch {
-            state.withLock { $0.instance = nil }
+            state.withLock { $0.setup = nil }
             throw ServiceError(spec, "cannot listen on \(address): \(Self.describe(error))")
         }
         state.withLock { state in
@@ -137,18 +201,28 @@ public final class Service: Sendable {
         }
     }
 
-    private func bind(_ address: ServiceAddress) async throws -> any Channel {
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
+    private func bind(_ address: ServiceAddress, listen: cynic_listen?) async throws -> any Channel {
+        let backlog = listen.map { $0.backlog > 0 ? $0.backlog : 1024 } ?? 1024
+        var bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        if let receiveBuffer = listen?.receive_buffer, receiveBuffer > 0 {
+            // Set on the listener, so an accepted socket has it before its first window is sent.
+            bootstrap = bootstrap.serverChannelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBuffer))
+        }
+        if listen?.never_accept == true {
+            bootstrap = bootstrap.serverChannelOption(.autoRead, value: false)
+        }
+        bootstrap = bootstrap
             // The plugin decides what a half-closed connection means (conn_peer_closed).
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    // The instance current at accept time serves this connection to its end.
-                    guard let instance = self.instance else {
+                    // The setup current at accept time serves this connection to its end.
+                    guard let setup = self.setup else {
                         throw ChannelError.ioOnClosedChannel
                     }
+                    let instance = setup.behaviour
                     let handlers = channel.pipeline.syncOperations
                     if instance.plugin.speaksHTTP1 {
                         try handlers.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
@@ -156,16 +230,21 @@ public final class Service: Sendable {
                     } else {
                         try handlers.addHandler(RawInput())
                     }
-                    try handlers.addHandler(ConnectionDriver(instance: instance, logger: self.logger,
+                    try handlers.addHandler(ConnectionDriver(instance: instance, shapers: self.drawShapers(of: setup), logger: self.logger,
                                                              connections: self.connections))
                 }
             }
+        let channel: any Channel
         switch address {
         case .tcp(let host, let port):
-            return try await bootstrap.bind(host: host, port: port).get()
+            channel = try await bootstrap.bind(host: host, port: port).get()
         case .unix(let path):
-            return try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+            channel = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
         }
+        if listen?.never_accept == true, let bound = channel.localAddress {
+            state.withLock { $0.queueFillers = AcceptQueueFiller.fill(bound) }
+        }
+        return channel
     }
 
     private static func describe(_ error: any Error) -> String {
@@ -185,4 +264,37 @@ public struct ServiceError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { message }
+}
+
+/// Connections of cynic's own that fill a listener's accept queue, so that it answers no other
+/// SYN: a client's connect then times out, as against a host that is up but overloaded.
+final class AcceptQueueFiller: @unchecked Sendable {
+    // @unchecked: the descriptors are only closed, once, in deinit.
+    private let descriptors: [Int32]
+
+    /// Connects to `address` until a connect no longer completes: the queue is full.
+    static func fill(_ address: SocketAddress) -> AcceptQueueFiller {
+        var descriptors: [Int32] = []
+        for _ in 0..<64 {
+            let fd = socket(Int32(address.protocol.rawValue), Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            guard fd >= 0 else { break }
+            let started = address.withSockAddr { connect(fd, $0, socklen_t($1)) }
+            var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            // A connect the full queue drops stays unanswered; 200 ms is ample on loopback.
+            guard started == 0 || (errno == EINPROGRESS && poll(&poller, 1, 200) == 1) else {
+                close(fd)
+                break
+            }
+            descriptors.append(fd)
+        }
+        return AcceptQueueFiller(descriptors: descriptors)
+    }
+
+    private init(descriptors: [Int32]) {
+        self.descriptors = descriptors
+    }
+
+    deinit {
+        descriptors.forEach { close($0) }
+    }
 }

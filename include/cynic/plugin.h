@@ -33,7 +33,7 @@
  *
  * History:
  *   ABI 1 — first version: descriptor, typed parameters, raw and HTTP/1.x connections, the
- *           host table up to `get_extension`.
+ *           host table up to `after`, timers, the listen and shaper capabilities.
  */
 #ifndef CYNIC_PLUGIN_H
 #define CYNIC_PLUGIN_H
@@ -205,6 +205,11 @@ typedef struct cynic_host {
 
     /* An optional host interface by id ("cynic.something/1"), or NULL. Any thread. Since ABI 1. */
     const void *(*get_extension)(const char *id);
+
+    /* Not queued: in `milliseconds`, call the timer callback of whoever holds `conn` (a
+     * behaviour's conn_timer, a shaper's timer) with `tag`, whatever the queue is doing then —
+     * unless the connection has ended. Since ABI 1. */
+    int (*after)(cynic_conn *conn, uint64_t milliseconds, uint64_t tag);
 } cynic_host;
 
 /* ---------------------------------------------------------------------------------------------
@@ -267,7 +272,73 @@ typedef struct cynic_plugin {
     /* An optional plugin interface by id ("cynic.something/1"), or NULL. May be NULL. Any
      * thread. */
     const void *(*get_extension)(const char *id);
+
+    /* A timer set with host->after fired. May be NULL. Connection thread. */
+    void (*conn_timer)(void *state, cynic_conn *conn, uint64_t tag);
 } cynic_plugin;
+
+/* ---------------------------------------------------------------------------------------------
+ * Listening differently: capability "cynic.listen/1", returned by the plugin's get_extension.
+ * Since ABI 1.
+ *
+ * Some failures happen before a connection exists. A behaviour that returns this struct asks the
+ * host to listen in a particular way for every service that uses it.
+ */
+#define CYNIC_LISTEN_ID "cynic.listen/1"
+
+typedef struct cynic_listen {
+    uint32_t abi_version; /* CYNIC_ABI_VERSION */
+    uint32_t struct_size; /* sizeof(cynic_listen) */
+    /* The listen() backlog; 0 for the host's default. */
+    int32_t backlog;
+    /* SO_RCVBUF for accepted connections, set before they are accepted so the advertised
+     * window is small from the first byte; 0 for the kernel's default. */
+    uint32_t receive_buffer;
+    /* Listen, never accept: the host fills the accept queue with connections of its own, so a
+     * client's SYN goes unanswered and its connect times out. conn_open is never called. */
+    bool never_accept;
+} cynic_listen;
+
+/* ---------------------------------------------------------------------------------------------
+ * Shapers: capability "cynic.shaper/1", returned by the plugin's get_extension. Since ABI 1.
+ *
+ * A shaper applies to any service. A service is a behaviour plus an ordered list of shapers, each
+ * with its parameters and a probability of applying to a connection. The behaviour's actions pass
+ * through the first shaper that applies; what it forwards goes through the next, and what the
+ * last forwards reaches the socket. A shaper forwards with the ordinary host functions, called
+ * with the `cynic_conn *` it was given, which stands for "downstream of this shaper". It may
+ * forward an action as it came, split it, delay it (queue a `wait` before it), drop it, or replace
+ * it (a `reset` instead of more bytes).
+ *
+ * A shaper plugin has a name, parameters, create/configure/destroy like a behaviour, no
+ * conn_open, and returns a cynic_shaper for CYNIC_SHAPER_ID. Every callback may be NULL: the
+ * action then passes on unchanged. Callbacks run on the connection's thread, in the order the
+ * behaviour asked for the actions; `then` and `stop_reading` always pass on unchanged.
+ */
+#define CYNIC_SHAPER_ID "cynic.shaper/1"
+
+typedef struct cynic_shaper {
+    uint32_t abi_version; /* CYNIC_ABI_VERSION */
+    uint32_t struct_size; /* sizeof(cynic_shaper) */
+
+    /* The connection opened, before the behaviour's conn_open: queue what comes first (a
+     * latency's wait) here. Return per-connection state (NULL is fine). */
+    void *(*conn_open)(void *instance, cynic_conn *downstream);
+    /* The behaviour (or the shaper before) asks to send `length` bytes. */
+    void (*send)(void *state, cynic_conn *downstream, const uint8_t *bytes, size_t length);
+    /* ... to wait. */
+    void (*wait)(void *state, cynic_conn *downstream, uint64_t milliseconds);
+    /* ... to close (FIN). */
+    void (*close)(void *state, cynic_conn *downstream);
+    /* ... to reset (RST). */
+    void (*reset)(void *state, cynic_conn *downstream);
+    /* ... to shut down writing. */
+    void (*shutdown_write)(void *state, cynic_conn *downstream);
+    /* A timer this shaper set with host->after(downstream, ...) fired. */
+    void (*timer)(void *state, cynic_conn *downstream, uint64_t tag);
+    /* The connection is over; free `state`. */
+    void (*conn_end)(void *state);
+} cynic_shaper;
 
 /* The one exported symbol. Returns the descriptor, which must stay valid while the shared
  * object is loaded. Called once per load, on the control thread. Write:
