@@ -11,6 +11,27 @@ let shippedPlugins: [(folder: String, target: String, swift: Bool)] = [
     ("http-json", "PluginHTTPJSON", true),
     ("http-nobody", "PluginHTTPNoBody", true),
     ("http-slow", "PluginHTTPSlow", true),
+    // The failure catalogue (docs/failures.md).
+    ("empty", "PluginEmpty", false),
+    ("accept-close", "PluginAcceptClose", false),
+    ("truncated", "PluginTruncated", false),
+    ("chunked-malformed", "PluginChunkedMalformed", false),
+    ("garbage-http", "PluginGarbageHTTP", false),
+    ("zero-window", "PluginZeroWindow", false),
+    ("never-accept", "PluginNeverAccept", false),
+    ("huge", "PluginHuge", true),
+    ("mislabelled", "PluginMislabelled", true),
+    ("status", "PluginStatus", true),
+    ("redirect-loop", "PluginRedirectLoop", true),
+    ("keepalive-race", "PluginKeepaliveRace", true),
+    ("drip", "PluginDrip", true),
+    // Shapers: they apply to any service.
+    ("latency", "PluginLatency", false),
+    ("bandwidth", "PluginBandwidth", false),
+    ("slicer", "PluginSlicer", false),
+    ("limit", "PluginLimit", false),
+    ("reset-after", "PluginResetAfter", false),
+    ("slow-close", "PluginSlowClose", false),
 ]
 
 let strictSwift: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]

@@ -24,8 +24,11 @@ public protocol ConnectionHandler: AnyObject {
     func data(_ bytes: UnsafeRawBufferPointer, on conn: Connection)
     /// The `then(tag)` queued earlier was reached. Default: nothing.
     func resume(tag: UInt64, on conn: Connection)
+    /// A timer set with `Connection.after(milliseconds:tag:)` fired. Default: nothing.
+    func timer(tag: UInt64, on conn: Connection)
     /// The peer closed its sending side. Default: close once the queued actions are done, as the
-    /// host does for a C plugin without `conn_peer_closed`.
+    /// host does for a C plugin without `conn_peer_closed` — including those a pending `then`
+    /// leads to, so a response being streamed still completes.
     func peerClosed(on conn: Connection)
     /// The connection is over; no action may be asked any more. Default: nothing.
     func end()
@@ -35,7 +38,8 @@ extension ConnectionHandler {
     public func request(_ request: HTTPRequest, on conn: Connection) {}
     public func data(_ bytes: UnsafeRawBufferPointer, on conn: Connection) {}
     public func resume(tag: UInt64, on conn: Connection) {}
-    public func peerClosed(on conn: Connection) { conn.close() }
+    public func timer(tag: UInt64, on conn: Connection) {}
+    public func peerClosed(on conn: Connection) { conn.closeWhenStreamed() }
     public func end() {}
 }
 

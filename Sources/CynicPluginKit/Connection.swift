@@ -12,10 +12,13 @@ public struct Connection {
     public let pointer: OpaquePointer
     /// The host's function table.
     public let host: UnsafePointer<cynic_host>
+    /// The kit's bookkeeping for this connection, to close after a streamed response.
+    let state: ConnectionState
 
-    init(_ pointer: OpaquePointer, host: UnsafePointer<cynic_host>) {
+    init(_ pointer: OpaquePointer, host: UnsafePointer<cynic_host>, state: ConnectionState) {
         self.pointer = pointer
         self.host = host
+        self.state = state
     }
 
     /// Queues `bytes` to send; they are copied before this returns.
@@ -69,13 +72,41 @@ public struct Connection {
     /// to stream without holding everything at once.
     @discardableResult
     public func then(_ tag: UInt64) -> Int32 {
-        host.pointee.then(pointer, tag)
+        let status = host.pointee.then(pointer, tag)
+        if status == CYNIC_OK { state.resumesDue += 1 }
+        return status
     }
 
     /// Drops every queued action not yet started; a `wait` in progress ends now.
     @discardableResult
     public func cancelPending() -> Int32 {
-        host.pointee.cancel_pending(pointer)
+        let status = host.pointee.cancel_pending(pointer)
+        if status == CYNIC_OK { state.resumesDue = 0 }
+        return status
+    }
+
+    /// Not queued: in `milliseconds`, calls the handler's `timer(tag:on:)`, whatever the queue is
+    /// doing then, unless the connection has ended. A timer cannot be cancelled, so give each a
+    /// tag that lets the handler tell when it has gone stale. `CYNIC_ERR_INVALID` from a host
+    /// whose table ends before `after`.
+    @discardableResult
+    public func after(milliseconds: UInt64, tag: UInt64) -> Int32 {
+        let end = MemoryLayout<cynic_host>.offset(of: \.after)! + MemoryLayout<UnsafeRawPointer>.size
+        guard host.pointee.struct_size >= end, let after = host.pointee.after else {
+            return CYNIC_ERR_INVALID
+        }
+        return after(pointer, milliseconds, tag)
+    }
+
+    /// Closes once the response under way is out: now when no `then` is pending, else after the
+    /// `resume` that queues nothing more. A close queued now would come before the pieces a
+    /// stream's later `resume`s send, and cut it short.
+    func closeWhenStreamed() {
+        guard state.resumesDue > 0 else {
+            close()
+            return
+        }
+        state.closeAfterStream = true
     }
 
     /// Writes a line to cynic's console, tagged with the service and this connection.

@@ -18,6 +18,17 @@ public enum HTTPResponse {
         text += "\r\n"
         return Array(text.utf8)
     }
+
+    /// The same, for headers chosen at run time (one sent only when a parameter is set).
+    public static func head(status: Int = 200, reason: String = "OK",
+                            headers: [(name: String, value: String)]) -> [UInt8] {
+        var text = "HTTP/1.1 \(status) \(reason)\r\n"
+        for (name, value) in headers {
+            text += "\(name): \(value)\r\n"
+        }
+        text += "\r\n"
+        return Array(text.utf8)
+    }
 }
 
 /// A response body and its content type: a built-in one, or what the `body_file` and
@@ -67,7 +78,9 @@ public struct StaticBody: Sendable {
         head(keepAlive: keepAlive) + bytes
     }
 
-    private static func contents(of path: String) throws -> [UInt8] {
+    /// The bytes of the file at `path`, read now. Throws a `ConfigurationError` naming the file
+    /// when it cannot be read.
+    public static func contents(of path: String) throws -> [UInt8] {
         func failure() -> ConfigurationError {
             ConfigurationError("body_file \"\(path)\": \(String(cString: strerror(errno)))")
         }
@@ -98,4 +111,8 @@ extension StaticBody {
         </html>
 
         """, contentType: "text/html; charset=utf-8")
+
+    /// A small JSON document, the body of the well-behaved JSON behaviours.
+    public static let helloDocument = StaticBody(#"{"message": "Hello, World!"}"#,
+                                                 contentType: "application/json")
 }

@@ -49,6 +49,7 @@ public struct PluginDescriptor: @unchecked Sendable { // the pointee is never wr
         plugin.conn_resume = kitConnResume
         plugin.conn_peer_closed = kitConnPeerClosed
         plugin.conn_end = kitConnEnd
+        plugin.conn_timer = kitConnTimer
 
         let storage = UnsafeMutablePointer<cynic_plugin>.allocate(capacity: 1)
         storage.initialize(to: plugin)
@@ -128,12 +129,17 @@ final class ServiceInstance {
 }
 
 /// What the per-connection state pointer points at.
-private final class ConnectionState {
-    let handler: any ConnectionHandler
+final class ConnectionState {
+    /// Set as soon as the behaviour's `open` returns it.
+    private(set) var handler: (any ConnectionHandler)!
     let host: UnsafePointer<cynic_host>
+    /// `then`s queued through `Connection` whose `resume` has not come yet: while there are, a
+    /// response may still be streaming.
+    var resumesDue = 0
+    /// The peer closed while a response was streaming: close once no `resume` is due any more.
+    var closeAfterStream = false
 
-    init(handler: any ConnectionHandler, host: UnsafePointer<cynic_host>) {
-        self.handler = handler
+    init(host: UnsafePointer<cynic_host>) {
         self.host = host
     }
 
@@ -142,7 +148,20 @@ private final class ConnectionState {
     }
 
     func connection(_ conn: OpaquePointer?) -> Connection {
-        Connection(conn!, host: host)
+        Connection(conn!, host: host, state: self)
+    }
+
+    func open(_ behaviour: any Behaviour, _ conn: OpaquePointer?) {
+        handler = behaviour.open(connection(conn))
+    }
+
+    func resume(tag: UInt64, _ conn: OpaquePointer?) {
+        resumesDue = max(resumesDue - 1, 0) // a `then` queued with the host table directly is not counted
+        handler.resume(tag: tag, on: connection(conn))
+        if closeAfterStream, resumesDue == 0 {
+            closeAfterStream = false
+            connection(conn).close()
+        }
     }
 }
 
@@ -158,8 +177,9 @@ private let kitDestroy: @convention(c) (UnsafeMutableRawPointer?) -> Void = { in
 private let kitConnOpen: @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?) -> UnsafeMutableRawPointer? = {
     instance, conn in
     let service = ServiceInstance.from(instance)
-    let handler = service.behaviour.open(Connection(conn!, host: service.host))
-    return Unmanaged.passRetained(ConnectionState(handler: handler, host: service.host)).toOpaque()
+    let state = ConnectionState(host: service.host)
+    state.open(service.behaviour, conn)
+    return Unmanaged.passRetained(state).toOpaque()
 }
 
 private let kitConnData: @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?, UnsafePointer<UInt8>?, Int) -> Void = {
@@ -176,8 +196,13 @@ private let kitConnRequest: @convention(c) (UnsafeMutableRawPointer?, OpaquePoin
 
 private let kitConnResume: @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?, UInt64) -> Void = {
     state, conn, tag in
+    ConnectionState.from(state).resume(tag: tag, conn)
+}
+
+private let kitConnTimer: @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?, UInt64) -> Void = {
+    state, conn, tag in
     let state = ConnectionState.from(state)
-    state.handler.resume(tag: tag, on: state.connection(conn))
+    state.handler.timer(tag: tag, on: state.connection(conn))
 }
 
 private let kitConnPeerClosed: @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?) -> Void = {

@@ -124,7 +124,8 @@ final class ConnectionDriver: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !readingStopped, !ended else { return }
+        // Once a close or reset is queued the plugin hears nothing more (see the header).
+        guard !readingStopped, !ended, !finishing else { return }
         switch unwrapInboundIn(data) {
         case .bytes(var buffer):
             guard let onData = callbacks.conn_data else { return }

@@ -19,10 +19,11 @@ struct PluginsCommand: ParsableCommand {
         }
         for plugin in catalog.sortedPlugins {
             let port = plugin.defaultPort.map { "default port \($0)" } ?? "no default port"
-            let kind = plugin.speaksHTTP1 ? "HTTP/1.x" : "raw TCP"
+            let kind = plugin.isShaper ? "shaper (--shape \(plugin.name):...)" : plugin.speaksHTTP1 ? "HTTP/1.x behaviour" : "raw TCP behaviour"
+            let code = plugin.staysMapped ? "Swift code: stays mapped once loaded" : "C: unloaded when unused"
             print("\(plugin.name) — \(plugin.summary)")
             print("    file: \(plugin.file)")
-            print("    ABI \(plugin.abiVersion), \(kind), \(port)")
+            print("    ABI \(plugin.abiVersion), \(kind)\(plugin.isShaper ? "" : ", \(port)"), \(code)")
             for parameter in plugin.parameters {
                 let fallback = parameter.defaultText.map { "default \($0)" }
                     ?? (parameter.type == .string ? "default unset" : "required")

@@ -25,6 +25,14 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("param"), help: ArgumentHelp("A parameter of the behaviour; repeatable.", valueName: "NAME=VALUE"))
     var parameters: [String] = []
 
+    @Option(name: .customLong("shape"), help: ArgumentHelp(
+        "A shaper for every connection, in order; repeatable. `probability=P` (0 to 1) applies it to that share of connections.",
+        valueName: "NAME[:key=value,...]"))
+    var shapers: [String] = []
+
+    @Option(help: "Seed for the draws that decide which shapers apply (reproducible runs).")
+    var seed: UInt64?
+
     @Option(name: .customLong("log-sink"), help: ArgumentHelp("Also run the log sink on this Unix socket.", valueName: "PATH"))
     var logSinkPath: String?
 
@@ -63,8 +71,16 @@ struct ServeCommand: AsyncParsableCommand {
             let name = String(split[0])
             inputs[name] = ParameterInput(String(split[1]), origin: "--param \(name)")
         }
+        var shaperSpecs: [ShaperSpec] = []
+        for shaper in shapers {
+            do {
+                shaperSpecs.append(try ShaperSpec(commandLine: shaper))
+            } catch {
+                throw failure("\(error)")
+            }
+        }
         let spec = ServiceSpec(name: behaviour, behaviour: behaviour, address: address, parameters: inputs,
-                               origin: "cynic serve")
+                               shapers: shaperSpecs, seed: seed, origin: "cynic serve")
         try await Runner(directories: plugins.searchPath, logger: logger)
             .run(.fixed([spec]), logSink: logSinkPath.map { .path($0) } ?? .disabled)
     }

@@ -16,7 +16,7 @@ struct CLITests {
         #expect(result.standardOutput.contains("param interval_ms: uint32_t, default 30000"))
         #expect(result.standardOutput.contains("param length: uint64_t, default 7"))
         #expect(result.standardOutput.contains("param body_file: const char *, default unset"))
-        #expect(result.standardOutput.contains("ABI 1, HTTP/1.x, default port 2003"))
+        #expect(result.standardOutput.contains("ABI 1, HTTP/1.x behaviour, default port 2003, Swift code: stays mapped once loaded"))
     }
 
     @Test("cynic plugins shows a refused file with its reason")
@@ -166,7 +166,7 @@ struct CLITests {
             """, named: "dropped", into: folder.path)
         try folder.write("broken.so", "garbage")
         let cynic = try CynicProcess(["--plugin-dir", folder.path, "--no-log-sink"])
-        let ports = try cynic.waitForServices(8)
+        let ports = try cynic.waitForServices(DefaultServicesTests.ports.count + 1)
         #expect(ports["dropped"] == port)
         let client = try SocketClient(port: port)
         #expect(String(decoding: client.receiveAll().bytes, as: UTF8.self) == "dropped in\n")
@@ -188,14 +188,20 @@ struct CLITests {
 /// The README's promise: `cynic` alone starts the seven services on their fixed ports.
 @Suite("Default services", .serialized)
 struct DefaultServicesTests {
-    @Test("cynic starts all seven services and the log sink; curl sees reset and JSON", .enabled(if: programExists("curl")))
+    /// Every shipped behaviour with its default port (the shapers have none).
+    static let ports = ["http-html": 2000, "http-json": 2001, "http-nobody": 2002, "http-slow": 2003,
+                        "truncated": 2004, "chunked-malformed": 2005, "garbage-http": 2006, "huge": 2007,
+                        "mislabelled": 2008, "status": 2009, "redirect-loop": 2010, "keepalive-race": 2011,
+                        "drip": 2012, "empty": 2013, "reset": 2020, "random": 2021, "noresponse": 2022,
+                        "accept-close": 2023, "never-accept": 2025, "zero-window": 2026]
+
+    @Test("cynic starts every default service and the log sink; curl sees reset and JSON", .enabled(if: programExists("curl")))
     func defaults() throws {
         let folder = TemporaryFolder()
         let sink = folder.file("log.sock")
         let cynic = try CynicProcess(["--log-sink", sink])
-        let ports = try cynic.waitForServices(7)
-        #expect(ports == ["http-html": 2000, "http-json": 2001, "http-nobody": 2002, "http-slow": 2003,
-                          "reset": 2020, "random": 2021, "noresponse": 2022])
+        let ports = try cynic.waitForServices(DefaultServicesTests.ports.count)
+        #expect(ports == DefaultServicesTests.ports)
         try cynic.waitFor("log sink listening on unix:\(sink)")
         let reset = try runProgram("curl", ["-sS", "--max-time", "10", "localhost:2020"])
         #expect(reset.status == 56)

@@ -29,7 +29,7 @@ extension DefaultServicesTests {
         let build = try runProgram("sh", ["-c", "cd '\(folder.path)' && " + ccLine.replacingOccurrences(of: "path/to/cynic/include", with: "'\(Paths.include)'")])
         #expect(build.status == 0, "\(build.output)")
         let cynic = try CynicProcess(["--plugin-dir", folder.path, "--no-log-sink"])
-        let ports = try cynic.waitForServices(8)
+        let ports = try cynic.waitForServices(DefaultServicesTests.ports.count + 1)
         #expect(ports["hello"] == 2100)
         let (bytes, end) = try SocketClient(port: 2100).receiveAll()
         #expect(String(decoding: bytes, as: UTF8.self) == "Hello, world! (100 ms)\nGoodbye.\n")

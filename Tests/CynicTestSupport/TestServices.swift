@@ -22,12 +22,15 @@ public enum TestServices {
 
     public static let logger = Logger(label: "cynic.test")
 
-    /// Starts one service of a shipped (or given) plugin on 127.0.0.1, port 0.
+    /// Starts one service of a shipped (or given) plugin on 127.0.0.1, port 0; `shapers` are
+    /// written as on the command line (`latency:ms=200,probability=0.5`).
     public static func start(_ behaviour: String, parameters: [String: String] = [:],
+                             shapers: [String] = [], seed: UInt64? = nil,
                              catalog: PluginCatalog = shipped) async throws -> Service {
         let inputs = parameters.mapValues { ParameterInput($0, origin: "test") }
         let spec = ServiceSpec(name: behaviour, behaviour: behaviour, address: .tcp(host: "127.0.0.1", port: 0),
-                               parameters: inputs, origin: "test")
+                               parameters: inputs, shapers: try shapers.map { try ShaperSpec(commandLine: $0) },
+                               seed: seed, origin: "test")
         return try await Service.start(spec, plugins: catalog, group: group, logger: logger)
     }
 }

@@ -208,7 +208,11 @@ typedef struct cynic_host {
 
     /* Not queued: in `milliseconds`, call the timer callback of whoever holds `conn` (a
      * behaviour's conn_timer, a shaper's timer) with `tag`, whatever the queue is doing then —
-     * unless the connection has ended. Since ABI 1. */
+     * unless the connection has ended. A timer cannot be cancelled (ignore a stale one by its
+     * tag); cancel_pending does not touch timers; with no callback, nothing happens. What a timer
+     * callback queues is performed like any action; for an HTTP behaviour, the next request is
+     * handed over whenever the queue runs empty, so answer a request from conn_request or
+     * conn_resume (wait + then), not from a timer. Since ABI 1. */
     int (*after)(cynic_conn *conn, uint64_t milliseconds, uint64_t tag);
 } cynic_host;
 

@@ -1,0 +1,143 @@
+/*
+ * bandwidth — a shaper that caps a connection's sending rate at `bytes_per_second`.
+ *
+ * A slow link: a download that takes minutes, a client whose overall timeout fires while data
+ * is still arriving. Sends are cut into pieces of 50 ms worth of bytes, with waits between them
+ * so that the bytes leave on schedule.
+ *
+ * The shaper sees actions when they are queued, not when they run, so it keeps its own clock:
+ * the time the waits queued so far take. The bytes forwarded so far are due at the rate by some
+ * time on that clock; whenever the next piece would put them more than one 50 ms slot ahead of
+ * it, a wait lets the clock catch up. Many small sends are paced by the same account as one
+ * large one.
+ */
+#include <cynic/plugin.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The pacing granularity: bursts of at most this much time's worth of bytes. */
+/* 50 ms: coarse enough that a timer firing a little late on a busy machine costs a few percent
+ * of the rate, fine enough that the stream looks steady. */
+#define BANDWIDTH_SLOT_US 50000u
+
+typedef struct bandwidth_instance {
+    const cynic_host *host; /* the shaper's conn_open is not given the host table */
+    uint64_t bytes_per_second;
+    size_t piece; /* bytes in one slot, at least 1 */
+} bandwidth_instance;
+
+typedef struct bandwidth_conn {
+    const bandwidth_instance *instance;
+    uint64_t clock_us; /* the queue's time since the open, counting only queued waits */
+    uint64_t start_us; /* when `sent` started counting: the rate owes no credit for idle time */
+    uint64_t sent;     /* bytes forwarded since start_us */
+} bandwidth_conn;
+
+static const cynic_param bandwidth_params[] = {
+    {"bytes_per_second", CYNIC_TYPE_UINT64, "10240", "The most bytes sent in any second."},
+};
+
+static void *bandwidth_create(const cynic_host *host) {
+    bandwidth_instance *instance = malloc(sizeof *instance);
+    if (instance != NULL) instance->host = host;
+    return instance;
+}
+
+static void bandwidth_destroy(void *instance) {
+    free(instance);
+}
+
+static const char *bandwidth_configure(void *instance, uint64_t bytes_per_second) {
+    bandwidth_instance *self = instance;
+    if (self == NULL) return "out of memory"; /* create has no other way to fail */
+    if (bytes_per_second == 0) return "bytes_per_second must be at least 1";
+    self->bytes_per_second = bytes_per_second;
+    uint64_t piece = bytes_per_second / (1000000u / BANDWIDTH_SLOT_US);
+    self->piece = piece == 0 ? 1 : piece > SIZE_MAX ? SIZE_MAX : (size_t)piece;
+    return NULL;
+}
+
+static void *bandwidth_conn_open(void *instance, cynic_conn *downstream) {
+    bandwidth_instance *self = instance;
+    bandwidth_conn *state = calloc(1, sizeof *state);
+    if (state == NULL) {
+        self->host->log(downstream, CYNIC_LOG_ERROR, "out of memory: resetting the connection");
+        self->host->reset(downstream);
+        return NULL;
+    }
+    state->instance = self;
+    return state;
+}
+
+/* When the bytes forwarded so far plus `more` may have left at the rate. */
+static uint64_t bandwidth_due_us(const bandwidth_conn *state, uint64_t more) {
+    return state->start_us + (state->sent + more) * 1000000u / state->instance->bytes_per_second;
+}
+
+static void bandwidth_send(void *state, cynic_conn *downstream, const uint8_t *bytes,
+                           size_t length) {
+    bandwidth_conn *self = state;
+    if (self == NULL) return; /* out of memory at the open: the connection is being reset */
+    const bandwidth_instance *instance = self->instance;
+    while (length > 0) {
+        size_t piece = length < instance->piece ? length : instance->piece;
+        uint64_t due_us = bandwidth_due_us(self, 0);
+        if (due_us > self->clock_us &&
+            bandwidth_due_us(self, piece) > self->clock_us + BANDWIDTH_SLOT_US) {
+            uint64_t wait_ms = (due_us - self->clock_us + 999) / 1000; /* never early */
+            instance->host->wait(downstream, wait_ms);
+            self->clock_us += wait_ms * 1000;
+        }
+        instance->host->send(downstream, bytes, piece);
+        self->sent += piece;
+        bytes += piece;
+        length -= piece;
+    }
+}
+
+/* The behaviour's own wait passes the time too: it counts towards the rate, but an idle link
+ * banks no credit, or the bytes after a long pause would leave in one burst. */
+static void bandwidth_wait(void *state, cynic_conn *downstream, uint64_t milliseconds) {
+    bandwidth_conn *self = state;
+    if (self == NULL) return;
+    self->instance->host->wait(downstream, milliseconds);
+    self->clock_us += milliseconds * 1000;
+    if (bandwidth_due_us(self, 0) < self->clock_us) {
+        self->start_us = self->clock_us;
+        self->sent = 0;
+    }
+}
+
+static void bandwidth_conn_end(void *state) {
+    free(state);
+}
+
+static const cynic_shaper bandwidth_shaper = {
+    .abi_version = CYNIC_ABI_VERSION,
+    .struct_size = sizeof(cynic_shaper),
+    .conn_open = bandwidth_conn_open,
+    .send = bandwidth_send,
+    .wait = bandwidth_wait,
+    .conn_end = bandwidth_conn_end,
+};
+
+static const void *bandwidth_get_extension(const char *id) {
+    return strcmp(id, CYNIC_SHAPER_ID) == 0 ? &bandwidth_shaper : NULL;
+}
+
+static const cynic_plugin bandwidth_plugin = {
+    .abi_version = CYNIC_ABI_VERSION,
+    .struct_size = sizeof(cynic_plugin),
+    .name = "bandwidth",
+    .description = "Shaper: caps each connection's sending rate at bytes_per_second.",
+    .params = bandwidth_params,
+    .param_count = sizeof bandwidth_params / sizeof bandwidth_params[0],
+    .configure = CYNIC_CONFIGURE(bandwidth_configure),
+    .create = bandwidth_create,
+    .destroy = bandwidth_destroy,
+    .get_extension = bandwidth_get_extension,
+};
+
+CYNIC_EXPORT const cynic_plugin *cynic_plugin_entry(void) {
+    return &bandwidth_plugin;
+}
