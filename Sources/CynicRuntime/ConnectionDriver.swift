@@ -150,7 +150,8 @@ final class ConnectionDriver: ChannelInboundHandler {
         if let onPeerClosed = callbacks.conn_peer_closed {
             callPlugin { onPeerClosed(state, conn) }
         } else if isIdle {
-            closeWhenIdle()
+            _ = enqueue(.close)
+            pump()
         }
     }
 
@@ -277,21 +278,27 @@ final class ConnectionDriver: ChannelInboundHandler {
         pumping = true
         defer { pumping = false }
         var performed = 0
-        while !actionInProgress, !ended, let action = actions.popFirst() {
-            perform(action, context: context)
-            performed += 1
-            if performed == Self.actionsPerTurn, !actions.isEmpty {
-                // Writes to a fast reader complete at once: without a break, one endless stream
-                // would keep every other connection of this event loop waiting.
-                context.eventLoop.assumeIsolated().execute { self.pump() }
+        while true {
+            while !actionInProgress, !ended, let action = actions.popFirst() {
+                perform(action, context: context)
+                performed += 1
+                if performed >= Self.actionsPerTurn, !actions.isEmpty {
+                    // Writes to a fast reader complete at once: without a break, one endless
+                    // stream would keep every other connection of this event loop waiting.
+                    context.eventLoop.assumeIsolated().execute { self.pump() }
+                    return
+                }
+            }
+            guard isIdle, !finishing else { return }
+            // Idle: hand the plugin what it was waiting for. What it queues is performed by the
+            // next round of this loop (a nested pump would return at once: we are pumping).
+            if !pendingRequests.isEmpty {
+                deliverNextRequest()
+            } else if peerClosed, callbacks.conn_peer_closed == nil {
+                _ = enqueue(.close)
+            } else {
                 return
             }
-        }
-        guard isIdle, !finishing else { return }
-        if !pendingRequests.isEmpty {
-            deliverNextRequest()
-        } else if peerClosed, callbacks.conn_peer_closed == nil {
-            closeWhenIdle()
         }
     }
 
@@ -341,11 +348,6 @@ final class ConnectionDriver: ChannelInboundHandler {
         guard let request = pendingRequests.popFirst(), let onRequest = callbacks.conn_request else { return }
         if pendingRequests.count < Self.maxPendingRequests, !readingStopped { setAutoRead(true) }
         callPlugin { request.withCRequest { onRequest(state, conn, $0) } }
-    }
-
-    private func closeWhenIdle() {
-        _ = enqueue(.close)
-        pump()
     }
 
     private func setAutoRead(_ on: Bool) {

@@ -208,7 +208,10 @@ struct HotSwapTests {
         // one stays mapped.
         let deadline = Date().addingTimeInterval(10)
         while try mappings() > mappingsBefore, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        #expect(try mappings() == mappingsBefore)
+        let left = try String(contentsOfFile: "/proc/self/maps", encoding: .utf8)
+            .split(separator: "\n").filter { $0.contains(copiesDirectory) }
+        let status = await fixture.server.statusLines().joined(separator: "\n")
+        #expect(left.count == mappingsBefore, "\(left.joined(separator: "\n"))\n\(status)")
         #expect(try pluginDescriptors() == 0)
         await fixture.stop()
     }

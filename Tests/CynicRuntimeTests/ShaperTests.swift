@@ -54,6 +54,18 @@ struct ShaperTests {
         }
     }
 
+    @Test("latency on an HTTP service: the request waits, then is answered")
+    func latencyHTTP() async throws {
+        let service = try await TestServices.start("http-json", shapers: ["latency:ms=300"])
+        defer { Task { await service.stop() } }
+        let answer = try await offThePool {
+            try TimedAnswer(port: service.port, request: "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        }
+        #expect(String(decoding: answer.bytes, as: UTF8.self).hasSuffix(#"{"message": "Hello, World!"}"#))
+        #expect(try #require(answer.firstByte) >= 0.3)
+        #expect(answer.end == .endOfFile)
+    }
+
     @Test("bandwidth: bytes per second within 10% of the cap")
     func bandwidth() async throws {
         let rate = 100_000.0
