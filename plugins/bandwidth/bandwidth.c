@@ -9,11 +9,15 @@
  * the time the waits queued so far take. The bytes forwarded so far are due at the rate by some
  * time on that clock; whenever the next piece would put them more than one 50 ms slot ahead of
  * it, a wait lets the clock catch up. Many small sends are paced by the same account as one
- * large one.
+ * large one. Timers fire late on a busy machine, and sending takes time too: when the real
+ * clock has run ahead of the queue's, the queue's clock jumps to it, so lost time is made up
+ * (by at most one slot's burst) instead of lowering the rate.
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime under -std=c11 */
 #include <cynic/plugin.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The pacing granularity: bursts of at most this much time's worth of bytes. */
 /* 50 ms: coarse enough that a timer firing a little late on a busy machine costs a few percent
@@ -28,7 +32,8 @@ typedef struct bandwidth_instance {
 
 typedef struct bandwidth_conn {
     const bandwidth_instance *instance;
-    uint64_t clock_us; /* the queue's time since the open, counting only queued waits */
+    uint64_t opened_us; /* CLOCK_MONOTONIC at the open */
+    uint64_t clock_us; /* the queue's time since the open: queued waits, or the real time if later */
     uint64_t start_us; /* when `sent` started counting: the rate owes no credit for idle time */
     uint64_t sent;     /* bytes forwarded since start_us */
 } bandwidth_conn;
@@ -57,6 +62,12 @@ static const char *bandwidth_configure(void *instance, uint64_t bytes_per_second
     return NULL;
 }
 
+static uint64_t bandwidth_now_us(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
+}
+
 static void *bandwidth_conn_open(void *instance, cynic_conn *downstream) {
     bandwidth_instance *self = instance;
     bandwidth_conn *state = calloc(1, sizeof *state);
@@ -66,6 +77,7 @@ static void *bandwidth_conn_open(void *instance, cynic_conn *downstream) {
         return NULL;
     }
     state->instance = self;
+    state->opened_us = bandwidth_now_us();
     return state;
 }
 
@@ -74,11 +86,24 @@ static uint64_t bandwidth_due_us(const bandwidth_conn *state, uint64_t more) {
     return state->start_us + (state->sent + more) * 1000000u / state->instance->bytes_per_second;
 }
 
+/* Real time ahead of the queue's clock is time the queue lost (late timers, the send itself) or
+ * spent idle. A slot's worth is made up; more than that was idle, and banks no credit. */
+static void bandwidth_catch_up(bandwidth_conn *self) {
+    uint64_t real_us = bandwidth_now_us() - self->opened_us;
+    if (real_us <= self->clock_us) return;
+    self->clock_us = real_us;
+    if (bandwidth_due_us(self, 0) + BANDWIDTH_SLOT_US < self->clock_us) {
+        self->start_us = self->clock_us;
+        self->sent = 0;
+    }
+}
+
 static void bandwidth_send(void *state, cynic_conn *downstream, const uint8_t *bytes,
                            size_t length) {
     bandwidth_conn *self = state;
     if (self == NULL) return; /* out of memory at the open: the connection is being reset */
     const bandwidth_instance *instance = self->instance;
+    bandwidth_catch_up(self);
     while (length > 0) {
         size_t piece = length < instance->piece ? length : instance->piece;
         uint64_t due_us = bandwidth_due_us(self, 0);
