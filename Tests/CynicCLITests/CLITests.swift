@@ -211,3 +211,32 @@ struct DefaultServicesTests {
         #expect(json.standardOutput == #"{"message": "Hello, World!"}"#)
     }
 }
+
+@Suite("Memory under a huge response")
+struct HugeResponseTests {
+    @Test("huge: a 2 GiB body streams with cynic's resident memory flat")
+    func twoGigabytes() throws {
+        let size = 2 << 30
+        let cynic = try CynicProcess(["serve", "huge", "--port", "0", "--param", "size=\(size)"])
+        let port = try #require(try cynic.waitForServices(1)["huge"])
+        func residentKilobytes() throws -> Int {
+            let status = try String(contentsOfFile: "/proc/\(cynic.process.processIdentifier)/status", encoding: .utf8)
+            let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") })
+            return try #require(Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]))
+        }
+        let before = try residentKilobytes()
+        let client = try SocketClient(port: port)
+        client.send("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        var received = 0
+        var peak = before
+        var reads = 0
+        while case .bytes(let chunk) = client.receive(max: 1 << 20, timeout: 30) {
+            received += chunk.count
+            reads += 1
+            if reads % 256 == 0 { peak = max(peak, try residentKilobytes()) }
+        }
+        #expect(received > size, "the whole body and its headers: \(received) bytes")
+        // Flat: the host holds a chunk or two, never the body.
+        #expect(peak - before < 64 * 1024, "resident memory grew from \(before) KiB to \(peak) KiB")
+    }
+}

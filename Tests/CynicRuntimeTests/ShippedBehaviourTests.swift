@@ -189,6 +189,50 @@ struct ShippedBehaviourTests {
     }
 }
 
+@Suite("Catalogue behaviours on a raw socket")
+struct RawCatalogueTests {
+    @Test("zero-window: the client's writes stall after a few KiB; the connection stays open")
+    func zeroWindow() async throws {
+        let service = try await TestServices.start("zero-window")
+        defer { Task { await service.stop() } }
+        let sent = try await offThePool {
+            let client = try SocketClient(port: service.port)
+            var timeout = timeval(tv_sec: 0, tv_usec: 500_000)
+            setsockopt(client.fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var small: Int32 = 4096
+            setsockopt(client.fd, SOL_SOCKET, SO_SNDBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+            let chunk = [UInt8](repeating: 1, count: 4096)
+            var sent = 0
+            for _ in 0..<4096 {
+                let n = chunk.withUnsafeBytes { send(client.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if n <= 0 { break }
+                sent += n
+            }
+            #expect(client.tcpState == 1 /* TCP_ESTABLISHED */)
+            return sent
+        }
+        // A small receive window and our small send buffer: far less than the 16 MiB offered.
+        #expect(sent < 1 << 20, "\(sent) bytes went out before the writes stalled")
+    }
+
+    @Test("never-accept: a client's connect times out")
+    func neverAccept() async throws {
+        let service = try await TestServices.start("never-accept")
+        defer { Task { await service.stop() } }
+        let result = try await offThePool {
+            try runPython("""
+                import socket, sys
+                s = socket.socket(); s.settimeout(1.5)
+                try:
+                    s.connect(("127.0.0.1", int(sys.argv[1]))); print("connected")
+                except socket.timeout:
+                    print("timed out")
+                """, [String(service.port)])
+        }
+        #expect(result.standardOutput == "timed out\n", "\(result.output)")
+    }
+}
+
 /// Splits a raw HTTP response into the head (without the blank line) and the body.
 func splitResponse(_ text: String) -> (head: String, body: String) {
     guard let range = text.range(of: "\r\n\r\n") else { return (text, "") }
