@@ -190,13 +190,15 @@ typedef struct cynic_host {
      * Since ABI 1. */
     int (*shutdown_write)(cynic_conn *conn);
     /* Queue: stop reading from the socket. The kernel's receive buffer fills and the peer's
-     * writes eventually block. conn_data / conn_request are not called again. Since ABI 1. */
+     * writes eventually block. conn_data / conn_request are not called again, and neither is
+     * conn_peer_closed: a server that does not read does not see the peer leave. Since ABI 1. */
     int (*stop_reading)(cynic_conn *conn);
     /* Queue a call back: when every action queued before it is done, the host calls
      * `conn_resume(state, conn, tag)`. The way to stream: send a piece, then `then`. Since ABI 1. */
     int (*then)(cynic_conn *conn, uint64_t tag);
     /* Drop every queued action not yet started; a `wait` in progress ends now. Use it to react
-     * at once, e.g. to close from conn_peer_closed while a long wait is queued. Since ABI 1. */
+     * at once, e.g. to close from conn_peer_closed while a long wait is queued. It clears the
+     * connection's one queue, including what shapers queued there. Since ABI 1. */
     int (*cancel_pending)(cynic_conn *conn);
 
     /* Write a line to cynic's console, tagged with the service and, when `conn` is not NULL, the
@@ -256,7 +258,7 @@ typedef struct cynic_plugin {
 
     /* A connection was accepted. Return the plugin's per-connection state (NULL is fine); it is
      * passed to every later callback of this connection. Queue the first actions here, or wait
-     * for data. Required. Connection thread. */
+     * for data. Required for a behaviour; a shaper has none. Connection thread. */
     void *(*conn_open)(void *instance, cynic_conn *conn);
     /* Bytes arrived (raw plugins only). `bytes` is borrowed. May be NULL: bytes are discarded. */
     void (*conn_data)(void *state, cynic_conn *conn, const uint8_t *bytes, size_t length);
