@@ -8,19 +8,50 @@ public struct PluginDirectory: Sendable, Equatable {
     /// The build folder beside cynic's own executable also holds other libraries: there only
     /// `libcynic-plugin-*.so` counts. In a user's plugin folder every `*.so` does.
     public let prefix: String
+    /// Why it is searched, for `cynic plugins`: "built with cynic", "--plugin-dir"...
+    public let origin: String
 
-    public init(path: String, prefix: String = "") {
+    public init(path: String, prefix: String = "", origin: String = "--plugin-dir") {
         self.path = path
         self.prefix = prefix
+        self.origin = origin
     }
 
-    /// Where the plugins built with this executable are: its own folder.
+    /// Where the plugins that came with this executable are: for an installed cynic
+    /// (`PREFIX/bin/cynic`), `PREFIX/lib/cynic/plugins`; in a build folder, the folder itself.
     public static func builtIn() -> PluginDirectory? {
         guard let executable = realpath("/proc/self/exe", nil) else { return nil }
         defer { free(executable) }
         let path = String(cString: executable)
         guard let slash = path.lastIndex(of: "/") else { return nil }
-        return PluginDirectory(path: String(path[..<slash]), prefix: "libcynic-plugin-")
+        let folder = String(path[..<slash])
+        if folder.hasSuffix("/bin") {
+            let installed = String(folder.dropLast(4)) + "/lib/cynic/plugins"
+            if isFolder(installed) { return PluginDirectory(path: installed, origin: "installed with cynic") }
+        }
+        return PluginDirectory(path: folder, prefix: "libcynic-plugin-", origin: "built with cynic")
+    }
+
+    /// Where cynic looks when told nothing, in this order (the first plugin found with a name
+    /// keeps it): the plugins that came with cynic; `~/.local/lib/cynic/plugins`; each folder of
+    /// `CYNIC_PLUGIN_PATH` (colon-separated). Folders that do not exist are skipped; each
+    /// `--plugin-dir` comes after these.
+    public static func defaultSearchPath(environment: [String: String]) -> [PluginDirectory] {
+        var path = builtIn().map { [$0] } ?? []
+        if let home = environment["HOME"], !home.isEmpty {
+            let user = home + "/.local/lib/cynic/plugins"
+            if isFolder(user) { path.append(PluginDirectory(path: user, origin: "~/.local/lib/cynic/plugins")) }
+        }
+        for folder in (environment["CYNIC_PLUGIN_PATH"] ?? "").split(separator: ":").map(String.init)
+        where !folder.isEmpty && isFolder(folder) {
+            path.append(PluginDirectory(path: folder, origin: "CYNIC_PLUGIN_PATH"))
+        }
+        return path
+    }
+
+    public static func isFolder(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
     }
 
     /// The plugin files in the folder, sorted so that loading order (and so which of two plugins

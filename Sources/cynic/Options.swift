@@ -11,16 +11,18 @@ struct PluginOptions: ParsableArguments {
     @Option(name: .customLong("plugin-dir"), help: ArgumentHelp("A folder of plugins (*.so) to load; repeatable.", valueName: "DIR"))
     var directories: [String] = []
 
+    /// The default search path (see `PluginDirectory.defaultSearchPath`), then each --plugin-dir.
     var searchPath: [PluginDirectory] {
-        (PluginDirectory.builtIn().map { [$0] } ?? []) + directories.map { PluginDirectory(path: $0) }
+        let environment = ["HOME", "CYNIC_PLUGIN_PATH"].reduce(into: [String: String]()) { environment, name in
+            environment[name] = getenv(name).map { String(cString: $0) }
+        }
+        return PluginDirectory.defaultSearchPath(environment: environment)
+            + directories.map { PluginDirectory(path: $0) }
     }
 
     func validate() throws {
-        for directory in directories {
-            var info = stat()
-            guard stat(directory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
-                throw ValidationError("--plugin-dir \(directory): not a folder")
-            }
+        for directory in directories where !PluginDirectory.isFolder(directory) {
+            throw ValidationError("--plugin-dir \(directory): not a folder")
         }
     }
 

@@ -22,7 +22,8 @@ struct PluginsCommand: ParsableCommand {
             let kind = plugin.isShaper ? "shaper (--shape \(plugin.name):...)" : plugin.speaksHTTP1 ? "HTTP/1.x behaviour" : "raw TCP behaviour"
             let code = plugin.staysMapped ? "Swift code: stays mapped once loaded" : "C: unloaded when unused"
             print("\(plugin.name) — \(plugin.summary)")
-            print("    file: \(plugin.file)")
+            let origin = plugins.searchPath.first { plugin.file.hasPrefix($0.path + "/") }?.origin
+            print("    file: \(plugin.file)\(origin.map { " (\($0))" } ?? "")")
             print("    ABI \(plugin.abiVersion), \(kind)\(plugin.isShaper ? "" : ", \(port)"), \(code)")
             for parameter in plugin.parameters {
                 let fallback = parameter.defaultText.map { "default \($0)" }

@@ -2,6 +2,7 @@ import Foundation
 
 public struct CompileFailed: Error, CustomStringConvertible {
     public let output: String
+    public init(output: String) { self.output = output }
     public var description: String { "cc failed:\n\(output)" }
 }
 

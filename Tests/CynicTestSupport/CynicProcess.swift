@@ -12,9 +12,9 @@ public final class CynicProcess: @unchecked Sendable {
         public let description: String
     }
 
-    /// Starts `cynic arguments...`.
-    public init(_ arguments: [String], environment: [String: String] = [:]) throws {
-        process.executableURL = URL(fileURLWithPath: Paths.cynic)
+    /// Starts `cynic arguments...` (the one built with the tests, unless told otherwise).
+    public init(_ arguments: [String], environment: [String: String] = [:], executable: String = Paths.cynic) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let output = Pipe(), error = Pipe()
