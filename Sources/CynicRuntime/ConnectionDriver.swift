@@ -57,6 +57,13 @@ final class ConnectionDriver: ChannelInboundHandler {
     private var timerCount: UInt64 = 0
     private var logger: Logger
     private let connections: ConnectionCounter
+    /// Told what happens on this connection, when the service has an observer.
+    private let observer: ConnectionObserver?
+    /// This connection's number in its service, for the observer.
+    private let number: Int
+    /// How the connection is ending, once we know: set when a close or reset is performed, on a
+    /// bad request, on a socket error.
+    private var ending: ConnectionEnd?
 
     private var context: ChannelHandlerContext?
     /// What conn_open returned.
@@ -81,8 +88,10 @@ final class ConnectionDriver: ChannelInboundHandler {
     /// Actions one turn of the pump performs before letting the event loop serve others.
     private static let actionsPerTurn = 64
 
-    /// `shapers` are those that apply to this connection, in order.
-    init(instance: BehaviourInstance, shapers: [BehaviourInstance], logger: Logger, connections: ConnectionCounter) {
+    /// `shapers` are those that apply to this connection, in order; `observer`, when there is
+    /// one, hears this connection's events as connection `number`.
+    init(instance: BehaviourInstance, shapers: [BehaviourInstance], logger: Logger, connections: ConnectionCounter,
+         observer: ConnectionObserver? = nil, number: Int = 0) {
         self.instance = instance
         self.callbacks = instance.plugin.descriptor
         self.stages = shapers.compactMap { shaper in
@@ -90,6 +99,8 @@ final class ConnectionDriver: ChannelInboundHandler {
         }
         self.logger = logger
         self.connections = connections
+        self.observer = observer
+        self.number = number
         handles = (0...stages.count).map { ConnectionHandle(driver: self, position: $0) }
     }
 
@@ -114,6 +125,7 @@ final class ConnectionDriver: ChannelInboundHandler {
         connections.opened()
         instance.plugin.connections.opened()
         logger.debug("connection opened")
+        report(.opened(peer: context.remoteAddress.map(Self.describe)))
         callPlugin {
             // Shapers first: what they queue on open (a latency's wait) comes before anything.
             for index in stages.indices {
@@ -124,9 +136,17 @@ final class ConnectionDriver: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let input = unwrapInboundIn(data)
+        if observer != nil, !ended {
+            switch input {
+            case .bytes(let buffer): report(.received(bytes: buffer.readableBytes))
+            case .request(let request): report(.request("\(request.head.method.rawValue) \(request.head.uri)"))
+            case .badRequest: break
+            }
+        }
         // Once a close or reset is queued the plugin hears nothing more (see the header).
         guard !readingStopped, !ended, !finishing else { return }
-        switch unwrapInboundIn(data) {
+        switch input {
         case .bytes(var buffer):
             guard let onData = callbacks.conn_data else { return }
             let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
@@ -137,6 +157,7 @@ final class ConnectionDriver: ChannelInboundHandler {
             if isIdle { deliverNextRequest() }
         case .badRequest(let reason):
             logger.warning("closing connection: \(reason)")
+            ending = ending ?? .droppedByUs(reason: reason)
             context.close(promise: nil)
         }
     }
@@ -146,7 +167,10 @@ final class ConnectionDriver: ChannelInboundHandler {
             context.fireUserInboundEventTriggered(event)
             return
         }
+        // A server that does not read does not see the peer leave (see stop_reading).
+        guard !readingStopped else { return }
         peerClosed = true
+        report(.peerClosed)
         if let onPeerClosed = callbacks.conn_peer_closed {
             callPlugin { onPeerClosed(state, conn) }
         } else if isIdle {
@@ -158,6 +182,10 @@ final class ConnectionDriver: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // A peer that resets is ordinary business here: it ends this connection, nothing else.
         logger.debug("connection error: \(error)")
+        if ending == nil {
+            let reason = (error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(error)"
+            ending = .closedByPeer(reason: reason)
+        }
         context.close(promise: nil)
     }
 
@@ -303,6 +331,7 @@ final class ConnectionDriver: ChannelInboundHandler {
     }
 
     private func perform(_ action: Action, context: ChannelHandlerContext) {
+        if observer != nil { report(.performed(Self.traced(action))) }
         switch action {
         case .send(let buffer):
             actionInProgress = true
@@ -320,8 +349,10 @@ final class ConnectionDriver: ChannelInboundHandler {
                 self.pump()
             }
         case .close:
+            ending = ending ?? .closedByUs
             context.close(promise: nil)
         case .reset:
+            ending = ending ?? .resetByUs
             // SO_LINGER {1, 0} then close() makes the kernel send an RST instead of a FIN.
             if let socket = context.channel as? any SocketOptionProvider {
                 _ = socket.setSoLinger(linger(l_onoff: 1, l_linger: 0))
@@ -373,7 +404,41 @@ final class ConnectionDriver: ChannelInboundHandler {
         connections.closed()
         instance.plugin.connections.closed()
         logger.debug("connection closed")
+        // No reason known: the socket closed under us (the peer, or the event loops stopping).
+        report(.ended(ending ?? .closedByPeer(reason: nil)))
         context = nil
+    }
+
+    // MARK: Tracing
+
+    /// Hands an event to the observer; builds nothing without one.
+    private func report(_ kind: @autoclosure () -> ConnectionEvent.Kind) {
+        guard let observer else { return }
+        observer(ConnectionEvent(connection: number, kind: kind()))
+    }
+
+    private static func traced(_ action: Action) -> ConnectionAction {
+        switch action {
+        case .send(let buffer):
+            let preview = buffer.getBytes(at: buffer.readerIndex,
+                                          length: min(buffer.readableBytes, ConnectionAction.previewLimit)) ?? []
+            return .send(count: buffer.readableBytes, preview: preview)
+        case .wait(let milliseconds): return .wait(milliseconds: milliseconds)
+        case .close: return .close
+        case .reset: return .reset
+        case .shutdownWrite: return .shutdownWrite
+        case .stopReading: return .stopReading
+        case .then(let tag): return .then(tag: tag)
+        }
+    }
+
+    /// "127.0.0.1:51234", "[::1]:51234", or a Unix socket's path.
+    private static func describe(_ address: SocketAddress) -> String {
+        switch address {
+        case .v4: "\(address.ipAddress ?? "?"):\(address.port ?? 0)"
+        case .v6: "[\(address.ipAddress ?? "?")]:\(address.port ?? 0)"
+        case .unixDomainSocket: address.pathname ?? "unix"
+        }
     }
 }
 

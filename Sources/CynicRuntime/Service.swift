@@ -40,6 +40,10 @@ public final class Service: Sendable {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let connections = ConnectionCounter()
+    /// Hears every event of every connection, when given (see `ConnectionEvent`).
+    private let observer: ConnectionObserver?
+    /// The last connection number handed to the observer.
+    private let connectionNumbers = Atomic<Int>(0)
     private let state: Mutex<State>
     /// Decides, connection by connection, which shapers apply (SplitMix64 state).
     private let draws: Mutex<UInt64>
@@ -58,21 +62,23 @@ public final class Service: Sendable {
     public static let maxRequestBodyBytes = 1 << 20
 
     /// Checks the spec against its plugins, configures their instances and starts listening.
-    /// Throws `ServiceError` with one line naming the service and what is wrong.
+    /// Throws `ServiceError` with one line naming the service and what is wrong. `observer`, when
+    /// given, hears what happens on each connection (see `ConnectionEvent`).
     public static func start(_ spec: ServiceSpec, plugins: PluginCatalog, group: any EventLoopGroup,
-                             logger: Logger) async throws(ServiceError) -> Service {
-        try await start(spec, plugins: plugins.plugins, group: group, logger: logger)
+                             logger: Logger, observer: ConnectionObserver? = nil) async throws(ServiceError) -> Service {
+        try await start(spec, plugins: plugins.plugins, group: group, logger: logger, observer: observer)
     }
 
     public static func start(_ spec: ServiceSpec, plugins: [String: Plugin], group: any EventLoopGroup,
-                             logger: Logger) async throws(ServiceError) -> Service {
-        try await start(spec, setup: try makeSetup(spec, plugins: plugins), group: group, logger: logger)
+                             logger: Logger, observer: ConnectionObserver? = nil) async throws(ServiceError) -> Service {
+        try await start(spec, setup: try makeSetup(spec, plugins: plugins), group: group, logger: logger,
+                        observer: observer)
     }
 
     /// Starts listening with a setup made (and so checked) beforehand.
     public static func start(_ spec: ServiceSpec, setup: ServiceSetup, group: any EventLoopGroup,
-                             logger: Logger) async throws(ServiceError) -> Service {
-        let service = Service(spec: spec, group: group, logger: logger)
+                             logger: Logger, observer: ConnectionObserver? = nil) async throws(ServiceError) -> Service {
+        let service = Service(spec: spec, group: group, logger: logger, observer: observer)
         try await service.listen(with: setup)
         return service
     }
@@ -105,13 +111,14 @@ public final class Service: Sendable {
             let values = try plugin.parameters.resolve(parameters, behaviour: plugin.name)
             return try BehaviourInstance(plugin: plugin, values: values, host: HostTable.pointer)
         } catch {
-            throw ServiceError(spec, error.description, origin: error.origin)
+            throw ServiceError(spec, error.message, origin: error.origin)
         }
     }
 
-    private init(spec: ServiceSpec, group: any EventLoopGroup, logger: Logger) {
+    private init(spec: ServiceSpec, group: any EventLoopGroup, logger: Logger, observer: ConnectionObserver?) {
         self.spec = spec
         self.group = group
+        self.observer = observer
         var serviceLogger = logger
         serviceLogger[metadataKey: "service"] = "\(spec.name)"
         self.logger = serviceLogger
@@ -230,8 +237,9 @@ public final class Service: Sendable {
                     } else {
                         try handlers.addHandler(RawInput())
                     }
+                    let number = self.observer == nil ? 0 : self.connectionNumbers.add(1, ordering: .relaxed).newValue
                     try handlers.addHandler(ConnectionDriver(instance: instance, shapers: self.drawShapers(of: setup), logger: self.logger,
-                                                             connections: self.connections))
+                                                             connections: self.connections, observer: self.observer, number: number))
                 }
             }
         let channel: any Channel

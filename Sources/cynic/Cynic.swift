@@ -10,6 +10,6 @@ struct Cynic: AsyncParsableCommand {
             default port), or those of --config FILE. Every behaviour is a plugin (.so) loaded \
             from the folder cynic was built in and from each --plugin-dir.
             """,
-        subcommands: [RunCommand.self, ServeCommand.self, PluginsCommand.self],
+        subcommands: [RunCommand.self, ServeCommand.self, PluginsCommand.self, CheckCommand.self, NewPluginCommand.self],
         defaultSubcommand: RunCommand.self)
 }

@@ -18,19 +18,8 @@ struct PluginsCommand: ParsableCommand {
             throw failure("\(error)")
         }
         for plugin in catalog.sortedPlugins {
-            let port = plugin.defaultPort.map { "default port \($0)" } ?? "no default port"
-            let kind = plugin.isShaper ? "shaper (--shape \(plugin.name):...)" : plugin.speaksHTTP1 ? "HTTP/1.x behaviour" : "raw TCP behaviour"
-            let code = plugin.staysMapped ? "Swift code: stays mapped once loaded" : "C: unloaded when unused"
-            print("\(plugin.name) — \(plugin.summary)")
             let origin = plugins.searchPath.first { plugin.file.hasPrefix($0.path + "/") }?.origin
-            print("    file: \(plugin.file)\(origin.map { " (\($0))" } ?? "")")
-            print("    ABI \(plugin.abiVersion), \(kind)\(plugin.isShaper ? "" : ", \(port)"), \(code)")
-            for parameter in plugin.parameters {
-                let fallback = parameter.defaultText.map { "default \($0)" }
-                    ?? (parameter.type == .string ? "default unset" : "required")
-                let doc = parameter.doc.isEmpty ? "" : " — \(parameter.doc)"
-                print("    param \(parameter.name): \(parameter.type.cName), \(fallback)\(doc)")
-            }
+            for line in plugin.descriptionLines(origin: origin) { print(line) }
         }
         if !catalog.refusals.isEmpty {
             print("")

@@ -50,8 +50,8 @@ struct CLITests {
 
     @Test("bad input is one clear line and a non-zero exit", arguments: [
         (["serve", "nonexistent", "--port", "0"], "service 'nonexistent': unknown behaviour 'nonexistent' (available: "),
-        (["serve", "random", "--port", "0", "--param", "length=abc"], "--param length: parameter 'length' of 'random' expects an unsigned 64-bit integer"),
-        (["serve", "random", "--port", "0", "--param", "size=3"], "--param size: unknown parameter 'size' for behaviour 'random' (known: length)"),
+        (["serve", "random", "--port", "0", "--param", "length=abc"], "--param length: service 'random': parameter 'length' of 'random' expects an unsigned 64-bit integer"),
+        (["serve", "random", "--port", "0", "--param", "size=3"], "--param size: service 'random': unknown parameter 'size' for behaviour 'random' (known: length)"),
         (["serve", "random", "--port", "70000"], "--port 70000: expected 0-65535"),
         (["serve", "http-json", "--port", "0", "--param", "body_file=/nonexistent/x.json"], "/nonexistent/x.json"),
         (["--plugin-dir", "/nonexistent/dir"], "--plugin-dir /nonexistent/dir: not a folder"),
