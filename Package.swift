@@ -93,7 +93,8 @@ let package = Package(
         .target(name: "CynicTestSupport",
                 dependencies: ["CynicPlugins", "CynicRuntime"],
                 path: "Tests/CynicTestSupport"),
-        .testTarget(name: "CynicPluginsTests", dependencies: ["CynicPlugins", "CynicTestSupport"]),
+        .testTarget(name: "CynicPluginsTests",
+                    dependencies: ["CynicPlugins", "CynicConfig", "CynicRuntime", "CynicTestSupport"]),
         .testTarget(name: "CynicRuntimeTests",
                     dependencies: ["CynicRuntime", "CynicPlugins", "CynicTestSupport"]),
         .testTarget(name: "CynicConfigTests", dependencies: ["CynicConfig", "CynicTestSupport"]),
@@ -103,7 +104,8 @@ let package = Package(
                                    .product(name: "NIOPosix", package: "swift-nio"),
                                    .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                                    .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "CynicCLITests", dependencies: ["CynicTestSupport"]),
+        .testTarget(name: "CynicCLITests",
+                    dependencies: ["CynicPlugins", "CynicRuntime", "CynicTestSupport"]),
     ] + shippedPlugins.map { plugin in
         plugin.swift
             ? .target(name: plugin.target, dependencies: ["CynicPluginKit", "CCynicPlugin"],

@@ -45,11 +45,13 @@ public final class Plugin: @unchecked Sendable {
 
     /// Loads `file` with dlopen and validates its descriptor. With `copies`, the image loaded is
     /// a private copy of the file, so that a new version written over it later is a new load
-    /// and overwriting the file can never touch mapped code.
-    public static func load(file: String, copies: PluginCopies? = nil) throws(PluginRefusal) -> Plugin {
+    /// and overwriting the file can never touch mapped code. `supportedABI` is the versions this
+    /// host loads; tests narrow it to play an older host.
+    public static func load(file: String, copies: PluginCopies? = nil,
+                            supportedABI: ClosedRange<UInt32> = Plugin.supportedABI) throws(PluginRefusal) -> Plugin {
         guard let copies else {
             do {
-                return try Plugin(file: file, image: file, version: nil)
+                return try Plugin(file: file, image: file, version: nil, supportedABI: supportedABI)
             } catch {
                 throw PluginRefusal(file: file, reason: error)
             }
@@ -63,13 +65,13 @@ public final class Plugin: @unchecked Sendable {
         // Once mapped, the copy's name is no longer needed: nothing is left to clean up.
         defer { copies.remove(path: copy.path) }
         do {
-            return try Plugin(file: file, image: copy.path, version: copy.version)
+            return try Plugin(file: file, image: copy.path, version: copy.version, supportedABI: supportedABI)
         } catch {
             throw PluginRefusal(file: file, reason: error)
         }
     }
 
-    private init(file: String, image: String, version: String?) throws(PluginError) {
+    private init(file: String, image: String, version: String?, supportedABI: ClosedRange<UInt32>) throws(PluginError) {
         let staysMapped = (try? ELFImage.linksSwiftRuntime(image)) ?? true
         // RTLD_NOW reports an undefined symbol here rather than at a first call.
         let flags = RTLD_NOW | RTLD_LOCAL | (staysMapped ? RTLD_NODELETE : 0)
@@ -85,8 +87,8 @@ public final class Plugin: @unchecked Sendable {
 
         // abi_version and struct_size are the first two fields of every version: safe to read.
         let abiVersion = raw.pointee.abi_version
-        guard Self.supportedABI.contains(abiVersion) else {
-            throw .unsupportedABI(found: abiVersion, supported: Self.supportedABI)
+        guard supportedABI.contains(abiVersion) else {
+            throw .unsupportedABI(found: abiVersion, supported: supportedABI)
         }
         let declaredSize = Int(raw.pointee.struct_size)
         let requiredSize = MemoryLayout<cynic_plugin>.offset(of: \cynic_plugin.conn_open)!
@@ -105,8 +107,8 @@ public final class Plugin: @unchecked Sendable {
         guard name.utf8.allSatisfy({ $0.isLowercaseLetterOrDigit || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") }) else {
             throw .invalidDescriptor("name '\(name)' may only have lowercase letters, digits, '-' and '_'")
         }
-        let shaper: cynic_shaper? = try Self.capability(CYNIC_SHAPER_ID, of: descriptor, name: name)
-        let listen: cynic_listen? = try Self.capability(CYNIC_LISTEN_ID, of: descriptor, name: name)
+        let shaper: cynic_shaper? = try Self.capability(CYNIC_SHAPER_ID, of: descriptor, name: name, supportedABI: supportedABI)
+        let listen: cynic_listen? = try Self.capability(CYNIC_LISTEN_ID, of: descriptor, name: name, supportedABI: supportedABI)
         guard shaper != nil || descriptor.conn_open != nil else {
             throw .invalidDescriptor("'\(name)' has no conn_open (and is not a shaper)")
         }
@@ -138,7 +140,8 @@ public final class Plugin: @unchecked Sendable {
 
     /// Copies an optional capability struct the plugin returns for `id`: zero-filled past the
     /// plugin's `struct_size`, so an older plugin's smaller struct reads as "not set".
-    private static func capability<Capability>(_ id: String, of descriptor: cynic_plugin, name: String) throws(PluginError) -> Capability? {
+    private static func capability<Capability>(_ id: String, of descriptor: cynic_plugin, name: String,
+                                               supportedABI: ClosedRange<UInt32>) throws(PluginError) -> Capability? {
         guard let lookup = descriptor.get_extension, let raw = lookup(id) else { return nil }
         let header = raw.assumingMemoryBound(to: UInt32.self)
         guard supportedABI.contains(header[0]) else {

@@ -167,7 +167,8 @@ final class ConnectionDriver: ChannelInboundHandler {
             context.fireUserInboundEventTriggered(event)
             return
         }
-        // A server that does not read does not see the peer leave (see stop_reading).
+        // A server that does not read does not see the peer leave (see stop_reading). A plugin
+        // with a close queued (behind a long wait, say) still hears it, to close at once.
         guard !readingStopped else { return }
         peerClosed = true
         report(.peerClosed)

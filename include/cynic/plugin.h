@@ -181,7 +181,9 @@ typedef struct cynic_host {
     int (*wait)(cynic_conn *conn, uint64_t milliseconds);
     /* Queue an orderly close (FIN) of both directions; the connection then ends. Once a close or
      * reset is queued, every later action returns CYNIC_ERR_CLOSED (until cancel_pending), and
-     * no conn_data, conn_request or conn_peer_closed arrives any more. Since ABI 1. */
+     * no conn_data or conn_request arrives any more; conn_peer_closed still does, so a plugin
+     * that queued a long wait before its close can cancel_pending and close at once. Since
+     * ABI 1. */
     int (*close)(cynic_conn *conn);
     /* Queue an abortive close: SO_LINGER {1, 0}, then close, so the peer gets a TCP RST. Its
      * next receive fails with ECONNRESET and the write after that with EPIPE. Since ABI 1. */
@@ -201,8 +203,9 @@ typedef struct cynic_host {
      * connection's one queue, including what shapers queued there. Since ABI 1. */
     int (*cancel_pending)(cynic_conn *conn);
 
-    /* Write a line to cynic's console, tagged with the service and, when `conn` is not NULL, the
-     * connection. `message` is copied. Any thread; `conn` only under the rule above. Since ABI 1. */
+    /* Write a line to cynic's console; with a `conn`, tagged with its service and peer, without
+     * one (NULL) as the plugin's. `message` is copied. Any thread; `conn` only under the rule
+     * above. Since ABI 1. */
     void (*log)(cynic_conn *conn, uint32_t level, const char *message);
 
     /* An optional host interface by id ("cynic.something/1"), or NULL. Any thread. Since ABI 1. */
