@@ -172,7 +172,7 @@ public actor Server {
         // Every service that will use the new generation gets its instance now: a parameter the
         // new version refuses refuses the version, before anything changes.
         var setups: [(Service, ServiceSetup)] = []
-        for service in runningServices where service.spec.behaviour == plugin.name || service.spec.shapers.contains(where: { $0.shaper == plugin.name }) {
+        for service in runningServices where service.spec.uses(plugin.name) {
             do {
                 setups.append((service, try Service.makeSetup(service.spec, plugins: plugins.merging([plugin.name: plugin]) { $1 })))
             } catch {
@@ -231,7 +231,7 @@ public actor Server {
         }
         retired.append(WeakPlugin(plugin: plugin))
         logger.warning("behaviour \(name) removed (\(file)); \(plugin.connections.current) connection(s) stay on version \(plugin.versionLabel)")
-        for service in runningServices where service.isListening && (service.spec.behaviour == name || service.spec.shapers.contains { $0.shaper == name }) {
+        for service in runningServices where service.isListening && service.spec.uses(name) {
             await service.suspend()
             logger.warning("service \(service.spec.name) stopped accepting: behaviour \(name) is gone")
         }
@@ -342,8 +342,16 @@ extension Plugin {
 extension ServiceSpec {
     /// The same service, wherever in the file it is written.
     func sameService(as other: ServiceSpec) -> Bool {
-        name == other.name && behaviour == other.behaviour && address == other.address
+        name == other.name && behaviour == other.behaviour && address == other.address && seed == other.seed
             && parameters.mapValues(\.text) == other.parameters.mapValues(\.text)
+            && shapers.map(\.shaper) == other.shapers.map(\.shaper)
+            && shapers.map(\.probability) == other.shapers.map(\.probability)
+            && shapers.map { $0.parameters.mapValues(\.text) } == other.shapers.map { $0.parameters.mapValues(\.text) }
+    }
+
+    /// Whether the service runs code of the plugin `name`, as its behaviour or a shaper.
+    func uses(_ name: String) -> Bool {
+        behaviour == name || shapers.contains { $0.shaper == name }
     }
 }
 

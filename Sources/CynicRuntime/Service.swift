@@ -22,11 +22,6 @@ public final class ServiceSetup: Sendable {
         self.behaviour = behaviour
         self.shapers = shapers
     }
-
-    /// Whether this setup runs code of `plugin`'s behaviour or shaper name.
-    public func uses(_ name: String) -> Bool {
-        behaviour.plugin.name == name || shapers.contains { $0.instance.plugin.name == name }
-    }
 }
 
 /// A running service: a listener whose connections are driven by an instance of a behaviour,
