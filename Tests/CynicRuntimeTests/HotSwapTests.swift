@@ -206,7 +206,7 @@ struct HotSwapTests {
         #expect(load.successes > 100)
         // Every retired C generation is unloaded once its connections end: only the current
         // one stays mapped.
-        let deadline = Date().addingTimeInterval(10)
+        let deadline = Date().addingTimeInterval(20)
         while try mappings() > mappingsBefore, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
         let left = try String(contentsOfFile: "/proc/self/maps", encoding: .utf8)
             .split(separator: "\n").filter { $0.contains(copiesDirectory) }
