@@ -391,6 +391,8 @@ final class ConnectionDriver: ChannelInboundHandler {
     private func end() {
         guard !ended else { return }
         ended = true
+        // Never active (the channel failed before it opened): the plugin never saw it.
+        guard context != nil else { return }
         actions.removeAll()
         pendingRequests.removeAll()
         scheduledWait?.cancel()
