@@ -148,8 +148,8 @@ struct ConnectionRuntimeTests {
     func order() async throws {
         let service = try await RuntimeTestPlugins.start("probe", ["mode": "order"])
         defer { Task { await service.stop() } }
+        let start = Date() // before the connect: the server's clock may start before it returns
         let client = try SocketClient(port: service.port)
-        let start = Date()
         let (bytes, end) = client.receiveAll()
         #expect(String(decoding: bytes, as: UTF8.self) == "abresumed=7\n")
         #expect(end == .endOfFile)

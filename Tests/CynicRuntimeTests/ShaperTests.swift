@@ -12,8 +12,10 @@ struct TimedAnswer {
     var receives = 0
 
     init(port: Int, request: String? = nil, timeout: Double = 20) throws {
-        let client = try SocketClient(port: port)
+        // The clock starts before the connect: the server may accept, and start its timers,
+        // before connect returns here, and a lower bound must hold from the server's view.
         let start = Date()
+        let client = try SocketClient(port: port)
         if let request { client.send(request) }
         while true {
             let left = timeout - Date().timeIntervalSince(start)
@@ -32,23 +34,26 @@ struct TimedAnswer {
     }
 }
 
-/// Shapers on real connections. Timings have wide upper bounds for a loaded 2-core machine;
-/// lower bounds are strict, since a shaper must never be faster than it says.
+/// Shapers on real connections. Lower bounds are strict, since a shaper must never be faster
+/// than it says. A loaded 2-core machine can stall any process for half a second or more, so an
+/// upper bound leaves seconds of room, and a "not delayed" check is set against a delay of
+/// seconds, never a few hundred milliseconds.
 @Suite("Shapers")
 struct ShaperTests {
     @Test("latency: the first byte waits `ms`, plus at most `jitter_ms`")
     func latency() async throws {
         let plain = try await TestServices.start("random", parameters: ["length": "5"])
         let delayed = try await TestServices.start("random", parameters: ["length": "5"],
-                                                   shapers: ["latency:ms=300,jitter_ms=100"])
+                                                   shapers: ["latency:ms=1000,jitter_ms=200"])
         defer { Task { await plain.stop(); await delayed.stop() } }
+        // Without the shaper the same service answers at once: the delay below is the shaper's.
         let baseline = try await offThePool { try TimedAnswer(port: plain.port) }
-        #expect(try #require(baseline.firstByte) < 0.25)
+        #expect(try #require(baseline.firstByte) < 0.8)
         for _ in 0..<3 {
             let answer = try await offThePool { try TimedAnswer(port: delayed.port) }
             let first = try #require(answer.firstByte)
-            #expect(first >= 0.3, "first byte after \(first) s")
-            #expect(first < 0.4 + 1.0, "first byte after \(first) s")
+            #expect(first >= 1.0, "first byte after \(first) s")
+            #expect(first < 1.2 + 3.0, "first byte after \(first) s")
             #expect(answer.bytes.count == 5)
             #expect(answer.end == .endOfFile)
         }
@@ -72,12 +77,20 @@ struct ShaperTests {
         let service = try await TestServices.start("random", parameters: ["length": "200000"],
                                                    shapers: ["bandwidth:bytes_per_second=100000"])
         defer { Task { await service.stop() } }
-        let answer = try await offThePool { try TimedAnswer(port: service.port) }
-        #expect(answer.bytes.count == 200_000)
-        #expect(answer.end == .endOfFile)
-        let measured = Double(answer.bytes.count) / answer.finished
-        #expect(measured <= rate * 1.1, "\(Int(measured)) B/s")
-        #expect(measured >= rate * 0.9, "\(Int(measured)) B/s")
+        // Never faster than the cap, on every transfer. Slower can be the machine's doing: a
+        // stall of the whole process on a loaded machine is time the shaper cannot give back
+        // without bursting. So up to three transfers, and the best must come within 10%.
+        var rates: [Double] = []
+        for _ in 0..<3 {
+            let answer = try await offThePool { try TimedAnswer(port: service.port) }
+            #expect(answer.bytes.count == 200_000)
+            #expect(answer.end == .endOfFile)
+            let measured = Double(answer.bytes.count) / answer.finished
+            #expect(measured <= rate * 1.1, "\(Int(measured)) B/s")
+            rates.append(measured)
+            if measured >= rate * 0.9 { break }
+        }
+        #expect(rates.contains { $0 >= rate * 0.9 }, "\(rates.map { Int($0) }) B/s")
     }
 
     @Test("slicer: writes cut into small pieces with a delay between them")
@@ -121,13 +134,13 @@ struct ShaperTests {
 
     @Test("slow-close: the whole answer comes at once, the FIN `ms` later")
     func slowClose() async throws {
-        let service = try await TestServices.start("http-html", shapers: ["slow-close:ms=500"])
+        let service = try await TestServices.start("http-html", shapers: ["slow-close:ms=2500"])
         defer { Task { await service.stop() } }
         let answer = try await offThePool { try TimedAnswer(port: service.port, request: "GET / HTTP/1.1\r\nHost: x\r\n\r\n") }
         #expect(String(decoding: answer.bytes, as: UTF8.self).contains("Hello, World!"))
-        #expect(try #require(answer.firstByte) < 0.4)
+        #expect(try #require(answer.firstByte) < 1.5)
         #expect(answer.end == .endOfFile)
-        #expect(answer.finished >= 0.5)
+        #expect(answer.finished >= 2.5)
     }
 
     @Test("shapers chain in order: slicer, then limit")
@@ -157,10 +170,10 @@ struct ShaperTests {
         #expect((15...45).contains(count), "applied to \(count) of 60")
         #expect(try await applied(seed: 42) == first, "the same seed draws the same")
         #expect(try await applied(seed: 7) != first, "another seed draws otherwise")
-        let never = try await TestServices.start("random", parameters: ["length": "1"], shapers: ["latency:ms=500,probability=0"])
+        let never = try await TestServices.start("random", parameters: ["length": "1"], shapers: ["latency:ms=3000,probability=0"])
         defer { Task { await never.stop() } }
         let quick = try await offThePool { try TimedAnswer(port: never.port) }
-        #expect(try #require(quick.firstByte) < 0.45)
+        #expect(try #require(quick.firstByte) < 2.0)
     }
 
     @Test("an unknown shaper, or a behaviour used as a shaper, is refused with the list of shapers")

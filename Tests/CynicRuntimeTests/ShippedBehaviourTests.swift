@@ -70,8 +70,8 @@ struct ShippedBehaviourTests {
     func noResponseHold() async throws {
         let service = try await TestServices.start("noresponse", parameters: ["hold_ms": "200"])
         defer { Task { await service.stop() } }
+        let start = Date() // before the connect: the server's clock may start before it returns
         let client = try SocketClient(port: service.port)
-        let start = Date()
         #expect(client.receive(timeout: 10) == .endOfFile)
         #expect(Date().timeIntervalSince(start) >= 0.19)
     }
@@ -157,8 +157,8 @@ struct ShippedBehaviourTests {
         let interval = 0.020
         let service = try await TestServices.start("http-slow", parameters: ["interval_ms": "20"])
         defer { Task { await service.stop() } }
-        let client = try SocketClient(port: service.port)
         let start = Date()
+        let client = try SocketClient(port: service.port)
         client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         var received: [UInt8] = []
         var arrivals: [(offset: Int, time: Double)] = []

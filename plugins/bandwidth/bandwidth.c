@@ -87,13 +87,15 @@ static uint64_t bandwidth_due_us(const bandwidth_conn *state, uint64_t more) {
 }
 
 /* Real time ahead of the queue's clock is time the queue lost (late timers, the send itself) or
- * spent idle. A slot's worth is made up; more than that was idle, and banks no credit. */
+ * spent idle; the shaper cannot tell which. Up to a slot's worth of it is made up; beyond that
+ * the account keeps exactly one slot of credit (a token bucket one slot deep), so a stall costs
+ * only its excess over a slot, and an idle link never banks a burst bigger than one slot. */
 static void bandwidth_catch_up(bandwidth_conn *self) {
     uint64_t real_us = bandwidth_now_us() - self->opened_us;
     if (real_us <= self->clock_us) return;
     self->clock_us = real_us;
     if (bandwidth_due_us(self, 0) + BANDWIDTH_SLOT_US < self->clock_us) {
-        self->start_us = self->clock_us;
+        self->start_us = self->clock_us - BANDWIDTH_SLOT_US;
         self->sent = 0;
     }
 }
