@@ -59,8 +59,10 @@ let package = Package(
         .systemLibrary(name: "CFFI", path: "Sources/CFFI", pkgConfig: "libffi",
                        providers: [.apt(["libffi-dev"])]),
 
+        // The folder private to the current user: the log socket and plugin copies live there.
+        .target(name: "CynicPrivateFolder", swiftSettings: strictSwift),
         .target(name: "CynicPlugins",
-                dependencies: ["CCynicPlugin", "CFFI", .product(name: "Logging", package: "swift-log")],
+                dependencies: ["CCynicPlugin", "CFFI", "CynicPrivateFolder", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strictSwift),
         .target(name: "CynicRuntime",
                 dependencies: ["CynicPlugins", "CynicConfig", "CCynicPlugin",
@@ -74,7 +76,7 @@ let package = Package(
                 dependencies: ["CynicPlugins", .product(name: "Yams", package: "Yams")],
                 swiftSettings: strictSwift),
         .target(name: "CynicLogSink",
-                dependencies: [.product(name: "NIOCore", package: "swift-nio"),
+                dependencies: ["CynicPrivateFolder", .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOPosix", package: "swift-nio"),
                                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                                .product(name: "Logging", package: "swift-log")],
@@ -97,6 +99,7 @@ let package = Package(
                     dependencies: ["CynicPlugins", "CynicConfig", "CynicRuntime", "CynicTestSupport"]),
         .testTarget(name: "CynicRuntimeTests",
                     dependencies: ["CynicRuntime", "CynicPlugins", "CynicTestSupport"]),
+        .testTarget(name: "CynicPrivateFolderTests", dependencies: ["CynicPrivateFolder", "CynicTestSupport"]),
         .testTarget(name: "CynicConfigTests", dependencies: ["CynicConfig", "CynicTestSupport"]),
         .testTarget(name: "CynicLogSinkTests",
                     dependencies: ["CynicLogSink", "CynicTestSupport",

@@ -141,7 +141,7 @@ public final class LogSink: Sendable {
 
 /// Why the sink could not start.
 public enum LogSinkError: Error, CustomStringConvertible {
-    /// The socket's directory is not private to the current user.
+    /// The socket's folder cannot be made, or is not private to the current user.
     case unsafeDirectory(path: String, reason: String)
     /// Something other than a socket is at the socket's path; it was left alone.
     case notASocket(path: String)
@@ -155,7 +155,7 @@ public enum LogSinkError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unsafeDirectory(let path, let reason):
-            "refusing to use \(path) for the log socket: \(reason)"
+            "cannot use \(path) for the log socket: \(reason)"
         case .notASocket(let path):
             "\(path) exists and is not a socket; remove it or choose another log socket path"
         case .socketInUse(let path):

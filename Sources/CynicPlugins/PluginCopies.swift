@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CynicPrivateFolder
 
 /// Private copies of plugin files, one path per version, to dlopen from.
 ///
@@ -32,19 +33,20 @@ public final class PluginCopies: Sendable {
     public let directory: String
 
     /// Creates a private folder for copies: `directory` (made 0700, with any missing parents), or
-    /// by default a fresh `plugins-<pid>-XXXXXX` in `$XDG_RUNTIME_DIR/cynic` when
-    /// `$XDG_RUNTIME_DIR` is a directory, else in `/tmp/cynic-<uid>`. A fresh folder per instance
-    /// lets two of them in one process (tests) each `removeAll()` their own. Refuses a folder
-    /// (or default parent) that is not a directory owned by us, and one on a `noexec` file
-    /// system, where dlopen could not map the code.
+    /// by default a fresh `plugins-<pid>-XXXXXX` in cynic's folder private to the current user
+    /// (`PrivateFolder.forCurrentUser()`). A fresh folder per instance lets two of them in one
+    /// process (tests) each `removeAll()` their own. Refuses a folder that `PrivateFolder`'s
+    /// policy refuses (a link, not ours, open to others), and one on a `noexec` file system,
+    /// where dlopen could not map the code.
     public init(directory: String? = nil) throws(PluginCopyError) {
         if let directory {
-            try Self.makeMissingParents(of: directory)
-            try Self.makePrivateDirectory(directory)
+            try Self.privateFolder { () throws(PrivateFolderError) in
+                try PrivateFolder.makeParents(of: directory)
+                try PrivateFolder.prepare(directory)
+            }
             self.directory = directory
         } else {
-            let parent = Self.defaultParent()
-            try Self.makePrivateDirectory(parent)
+            let parent = try Self.privateFolder { () throws(PrivateFolderError) in try PrivateFolder.forCurrentUser() }
             var template = Array("\(parent)/plugins-\(getpid())-XXXXXX".utf8CString)
             // mkdtemp makes it 0700 and never reuses a folder, even one left by a process that
             // had our pid and crashed.
@@ -130,47 +132,11 @@ public final class PluginCopies: Sendable {
     /// `ST_NOEXEC` of <sys/statvfs.h>: not imported (it needs _GNU_SOURCE); its value is Linux ABI.
     private static let noExecFlag: UInt = 8
 
-    private static func defaultParent() -> String {
-        if let runtime = getenv("XDG_RUNTIME_DIR").map({ String(cString: $0) }), runtime.hasPrefix("/") {
-            var status = stat()
-            if stat(runtime, &status) == 0, status.st_mode & S_IFMT == S_IFDIR {
-                return runtime + "/cynic"
-            }
-        }
-        return "/tmp/cynic-\(geteuid())"
-    }
-
-    private static func makeMissingParents(of path: String) throws(PluginCopyError) {
-        var parent = ""
-        let components = path.split(separator: "/", omittingEmptySubsequences: true).dropLast()
-        for component in components {
-            parent += (parent.isEmpty && !path.hasPrefix("/") ? "" : "/") + component
-            if mkdir(parent, 0o700) != 0, errno != EEXIST {
-                throw PluginCopyError(file: parent, reason: "cannot create folder: \(errnoText())")
-            }
-        }
-    }
-
-    /// Makes `path` a directory, or accepts the one there, if it is ours; then makes it 0700.
-    private static func makePrivateDirectory(_ path: String) throws(PluginCopyError) {
-        if mkdir(path, 0o700) != 0, errno != EEXIST {
-            throw PluginCopyError(file: path, reason: "cannot create folder: \(errnoText())")
-        }
-        // lstat: a symbolic link planted in /tmp must not lead our copies elsewhere.
-        var status = stat()
-        guard lstat(path, &status) == 0 else {
-            throw PluginCopyError(file: path, reason: "cannot inspect folder: \(errnoText())")
-        }
-        guard status.st_mode & S_IFMT == S_IFDIR else {
-            throw PluginCopyError(file: path, reason: "is not a directory")
-        }
-        guard status.st_uid == geteuid() else {
-            throw PluginCopyError(file: path, reason: "is owned by uid \(status.st_uid), not by us (uid \(geteuid()))")
-        }
-        // mkdir's mode passes through the umask; an existing folder may be open to others.
-        if status.st_mode & 0o777 != 0o700, chmod(path, 0o700) != 0 {
-            throw PluginCopyError(file: path, reason: "cannot make folder private: \(errnoText())")
-        }
+    /// Runs a step of `PrivateFolder`, its refusal told as a copy error.
+    private static func privateFolder<Result>(
+        _ step: () throws(PrivateFolderError) -> Result
+    ) throws(PluginCopyError) -> Result {
+        do { return try step() } catch { throw PluginCopyError(file: error.path, reason: error.reason) }
     }
 
     /// The whole file, read once, so the copy and its version are of the same bytes.

@@ -29,29 +29,15 @@ import Testing
         let error = #expect(throws: LogSinkError.self) {
             try LogSink.defaultSocketPath(environment: ["XDG_RUNTIME_DIR": runtime])
         }
-        let text = String(describing: error)
-        #expect(text.contains(directory))
-        #expect(text.contains("0777"))
+        // The policy is PrivateFolder's (tested there); the sink's error says what it was for.
+        let text = try #require(error).description
+        #expect(text.hasPrefix("cannot use \(directory) for the log socket: its mode 0777"))
         #expect(try mode(of: directory) == 0o777, "the directory is refused, not changed")
-    }
-
-    @Test func refusesASymbolicLink() throws {
-        let runtime = try makeTemporaryDirectory()
-        let elsewhere = try makeTemporaryDirectory()
-        defer {
-            removeDirectory(runtime)
-            removeDirectory(elsewhere)
-        }
-        try #require(chmod(elsewhere, 0o700) == 0 && symlink(elsewhere, runtime + "/cynic") == 0)
-        let error = #expect(throws: LogSinkError.self) {
-            try LogSink.defaultSocketPath(environment: ["XDG_RUNTIME_DIR": runtime])
-        }
-        #expect(String(describing: error).contains("symbolic link"))
     }
 
     @Test func fallsBackToTmpWithoutARuntimeDirectory() throws {
         let path = try LogSink.defaultSocketPath(environment: ["XDG_RUNTIME_DIR": "/nonexistent/runtime"])
-        #expect(path == "/tmp/cynic-\(getuid())/log.sock")
-        #expect(try mode(of: "/tmp/cynic-\(getuid())") == 0o700)
+        #expect(path == "/tmp/cynic-\(geteuid())/log.sock")
+        #expect(try mode(of: "/tmp/cynic-\(geteuid())") == 0o700)
     }
 }

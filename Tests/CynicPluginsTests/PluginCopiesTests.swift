@@ -108,13 +108,19 @@ struct PluginCopiesTests {
         #expect(mode(path) == nil)
     }
 
-    @Test("a folder that is a symbolic link, or not ours, is refused")
+    @Test("a folder that is a symbolic link, not ours, or open to others is refused")
     func refusesForeignFolder() throws {
         let base = TemporaryFolder()
         #expect(symlink(base.path, base.file("link")) == 0)
         #expect { try PluginCopies(directory: base.file("link")) } throws: { error in
-            "\(error)".contains(base.file("link")) && "\(error)".contains("not a directory")
+            "\(error)".contains(base.file("link")) && "\(error)".contains("symbolic link")
         }
+        // A folder others can write to may already hold their code: refused, not repaired.
+        #expect(mkdir(base.file("open"), 0o700) == 0 && chmod(base.file("open"), 0o777) == 0)
+        #expect { try PluginCopies(directory: base.file("open")) } throws: { error in
+            "\(error)".contains(base.file("open")) && "\(error)".contains("mode 0777")
+        }
+        #expect(mode(base.file("open")) == 0o777)
         // Only root can give a folder away.
         if geteuid() == 0 {
             #expect(mkdir(base.file("theirs"), 0o700) == 0)
