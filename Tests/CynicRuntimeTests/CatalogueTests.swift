@@ -69,8 +69,8 @@ struct CatalogueTests {
         CatalogueRow(name: "keepalive-race", behaviour: "keepalive-race", curl: [(0, "")],
                      withTimeout: "200", withoutTimeout: "RemoteDisconnected",
                      call: """
-                     (lambda s: (s.get(URL, timeout=TIMEOUT), time.sleep(0.3), s.get(URL, timeout=TIMEOUT))[2])(requests.Session()) \
-                     if TIMEOUT else (lambda c: (c.request("GET", "/"), c.getresponse().read(), time.sleep(0.3), \
+                     (lambda s: (s.get(URL, timeout=TIMEOUT), time.sleep(1.0), s.get(URL, timeout=TIMEOUT))[2])(requests.Session()) \
+                     if TIMEOUT else (lambda c: (c.request("GET", "/"), c.getresponse().read(), time.sleep(1.0), \
                      c.request("GET", "/"), c.getresponse())[4])(http.client.HTTPConnection(URL.split("/")[2]))
                      """),
         CatalogueRow(name: "drip", behaviour: "drip", parameters: ["size": "5", "interval_ms": "600"],
