@@ -49,7 +49,7 @@ struct CheckCommand: AsyncParsableCommand {
         do {
             copies = try PluginCopies()
         } catch {
-            throw failure("\(error)")
+            throw failure("cannot keep private copies of plugins in \(error)")
         }
         defer { copies.removeAll() }
         let plugin: Plugin

@@ -26,7 +26,7 @@ struct Runner {
         do {
             copies = try PluginCopies()
         } catch {
-            throw failure("\(error)")
+            throw failure("cannot keep private copies of plugins in \(error)")
         }
         let server = Server(directories: directories, source: source, group: group, controlLoop: control.next(),
                             logger: logger, copies: copies)

@@ -66,6 +66,17 @@ struct CLITests {
         #expect(lines.count == 1, "one line, got: \(result.standardError)")
     }
 
+    @Test("a private folder others can write to is refused in one line naming it, before any plugin is loaded")
+    func unsafePrivateFolder() throws {
+        let runtime = TemporaryFolder()
+        let folder = runtime.file("cynic")
+        try #require(mkdir(folder, 0o700) == 0 && chmod(folder, 0o777) == 0)
+        let result = try runProgram(Paths.cynic, ["serve", "random", "--port", "0"], environment: ["XDG_RUNTIME_DIR": runtime.path])
+        #expect(result.status == 1)
+        #expect(result.standardError == "cynic: cannot keep private copies of plugins in \(folder): its mode 0777 lets group "
+            + "or others in; it must be 0700 (chmod 700 \(folder))\n")
+    }
+
     @Test("a port in use is one clear line and a non-zero exit")
     func portInUse() throws {
         let first = try CynicProcess(["serve", "reset", "--port", "0"])
