@@ -120,6 +120,7 @@ private final class ReadOnlyFile {
         guard descriptor >= 0 else { throw ELFImageError(file: path, reason: "cannot open: \(String(cString: strerror(errno)))") }
         var status = stat()
         guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+            // Closed here: `size` is not set yet, so this throw does not run deinit.
             close(descriptor)
             throw ELFImageError(file: path, reason: "not a regular file")
         }

@@ -57,9 +57,10 @@ public final class SocketClient: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<Address>.size)) }
         }
         guard status == 0 else {
-            let code = errno
-            Glibc.close(fd)
-            throw ConnectFailed(errno: code)
+            // No close here: every property is set, so the throw runs deinit, which closes it.
+            // Closing twice would close whatever took the number in between: another test's
+            // listener, under NIO's feet (accept4 then fails with EBADF and NIO traps).
+            throw ConnectFailed(errno: errno)
         }
     }
 
