@@ -168,8 +168,11 @@ final class ConnectionDriver: ChannelInboundHandler {
             return
         }
         // A server that does not read does not see the peer leave (see stop_reading). A plugin
-        // with a close queued (behind a long wait, say) still hears it, to close at once.
-        guard !readingStopped else { return }
+        // with a close queued (behind a long wait, say) still hears it, to close at once. Once
+        // the connection has ended the plugin has freed its state: it hears nothing more. (The
+        // event can come after the end: an EOF in the middle of a request makes the decoder
+        // fail, the request is refused and the channel closed, and then the event passes on.)
+        guard !readingStopped, !ended, context != nil else { return }
         peerClosed = true
         report(.peerClosed)
         if let onPeerClosed = callbacks.conn_peer_closed {

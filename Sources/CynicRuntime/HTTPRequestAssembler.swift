@@ -68,6 +68,13 @@ final class HTTPRequestAssembler: ChannelInboundHandler {
         guard !refused else { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
+            // A body announced over the limit is refused now, not after the client has sent it
+            // (or after it gave up waiting for an answer).
+            if let announced = head.headers.first(name: "content-length").flatMap(Int.init), announced > maxBodyBytes {
+                refuse(context: context, status: "413 Content Too Large",
+                       reason: "request body of \(announced) bytes announced, over \(maxBodyBytes)")
+                return
+            }
             current = CollectedRequest(head: head, body: [])
         case .body(var chunk):
             guard current != nil else { return }

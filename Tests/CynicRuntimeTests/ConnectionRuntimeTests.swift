@@ -239,15 +239,40 @@ struct ConnectionRuntimeTests {
         #expect(String(decoding: next.receiveAll().bytes, as: UTF8.self).contains("GET / HTTP/1.0"))
     }
 
-    @Test("HTTP: a body over the limit gets 413 and is never held whole")
+    @Test("HTTP: a body over the limit gets 413 — at once when announced, else once it passes — and is never held whole")
     func oversizedBody() async throws {
         let service = try await RuntimeTestPlugins.start("echo-http")
         defer { Task { await service.stop() } }
-        let client = try SocketClient(port: service.port)
-        client.send("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10000000\r\n\r\n")
-        _ = client.send([UInt8](repeating: 65, count: 2 << 20))
-        let (bytes, _) = client.receiveAll()
-        #expect(String(decoding: bytes, as: UTF8.self).hasPrefix("HTTP/1.1 413 Content Too Large\r\n"))
+        // Announced: refused on the head, without waiting for a byte of the body.
+        let announced = try SocketClient(port: service.port)
+        announced.send("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10000000\r\n\r\n")
+        #expect(String(decoding: announced.receiveAll().bytes, as: UTF8.self).hasPrefix("HTTP/1.1 413 Content Too Large\r\n"))
+        // Chunked: no length to read ahead, so refused once the body passes the limit.
+        let chunked = try SocketClient(port: service.port)
+        chunked.send("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for _ in 0..<32 { _ = chunked.send("10000\r\n" + String(repeating: "A", count: 0x10000) + "\r\n") }
+        #expect(String(decoding: chunked.receiveAll().bytes, as: UTF8.self).hasPrefix("HTTP/1.1 413 Content Too Large\r\n"))
+    }
+
+    @Test("HTTP: a client that leaves in the middle of its request body gets 400; the plugin hears nothing after its end",
+          arguments: ["http-json", "echo-http"])
+    func requestCutShort(behaviour: String) async throws {
+        // http-json is a Swift plugin whose state pointer is gone after conn_end: a call after
+        // it (here, peer-closed) was a crash of the whole server.
+        let service = behaviour == "echo-http" ? try await RuntimeTestPlugins.start(behaviour)
+                                               : try await TestServices.start(behaviour)
+        defer { Task { await service.stop() } }
+        for _ in 0..<3 {
+            let client = try SocketClient(port: service.port)
+            client.send("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nonly part of it")
+            client.shutdownWrite()
+            let (bytes, end) = client.receiveAll()
+            #expect(String(decoding: bytes, as: UTF8.self).hasPrefix("HTTP/1.1 400 Bad Request\r\n"))
+            #expect(end == .endOfFile || end == .failed(errno: ECONNRESET))
+        }
+        let next = try SocketClient(port: service.port)
+        next.send("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+        #expect(String(decoding: next.receiveAll().bytes, as: UTF8.self).hasPrefix("HTTP/1.1 200 OK\r\n"))
     }
 
     @Test("clients that reset mid-stream or vanish leave nothing behind; the service keeps serving")
