@@ -20,6 +20,9 @@ struct Runner {
 
     func run(_ source: Server.ServiceSource, logSink override: Configuration.LogSinkSetting?) async throws {
         let signals = Signals([(SIGINT, .stop), (SIGTERM, .stop), (SIGHUP, .reload)])
+        if let raised = raiseOpenFileLimit() {
+            logger.debug("open-file limit raised from \(raised.before) to \(raised.after)")
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let control = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let copies: PluginCopies

@@ -77,6 +77,30 @@ struct CLITests {
             + "or others in; it must be 0700 (chmod 700 \(folder))\n")
     }
 
+    @Test("started from a shell with a soft open-file limit of 256, cynic still holds 600 connections")
+    func raisesOpenFileLimit() throws {
+        let cynic = try CynicProcess(["-c", "ulimit -Sn 256 && exec \"$0\" serve noresponse --port 0", Paths.cynic],
+                                     executable: "/bin/sh")
+        let port = try #require(try cynic.waitForServices(1)["noresponse"])
+        let clients = try (0..<600).map { _ in try SocketClient(port: port) }
+        // Accepted, not merely queued: a server out of descriptors leaves connections in the
+        // kernel's accept queue, where a client cannot tell. cynic's own count tells.
+        let held = "listening on 127.0.0.1:\(port), 600 open connection(s)"
+        let deadline = Date().addingTimeInterval(20)
+        var status = ""
+        while !status.contains(held), Date() < deadline {
+            status = try runProgram(Paths.cynic, ["plugins"]).standardOutput
+            if !status.contains(held) { usleep(100_000) }
+        }
+        #expect(status.contains(held), "\(status.split(separator: "\n").filter { $0.contains(":\(port)") })")
+        #expect(clients.allSatisfy { $0.receive(timeout: 0) == .timedOut }, "a held connection was closed")
+        let limits = try String(contentsOfFile: "/proc/\(cynic.process.processIdentifier)/limits", encoding: .utf8)
+        let openFiles = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") })
+        let numbers = openFiles.split(separator: " ").compactMap { Int($0) }
+        #expect(numbers.count == 2 && numbers[0] == numbers[1], "soft limit raised to the hard one: \(openFiles)")
+        #expect(!cynic.standardError.contains("Too many open files"), "\(cynic.standardError)")
+    }
+
     @Test("a port in use is one clear line and a non-zero exit")
     func portInUse() throws {
         let first = try CynicProcess(["serve", "reset", "--port", "0"])
