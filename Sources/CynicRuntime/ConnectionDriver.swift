@@ -69,6 +69,10 @@ final class ConnectionDriver: ChannelInboundHandler {
     /// What conn_open returned.
     private var state: UnsafeMutableRawPointer?
     private var actions: Deque<Action> = []
+    /// Bytes of the sends in `actions`, not yet handed to NIO: bounded by
+    /// `CYNIC_MAX_QUEUED_BYTES`, so a plugin that sends in a loop cannot exhaust memory.
+    private var queuedSendBytes = 0
+    private var warnedQueueFull = false
     /// A send or wait is under way; the next action starts when it is done.
     private var actionInProgress = false
     private var scheduledWait: Scheduled<Void>?
@@ -232,9 +236,18 @@ final class ConnectionDriver: ChannelInboundHandler {
         switch request {
         case .send(let bytes):
             guard let context, !finishing else { return CYNIC_ERR_CLOSED }
+            guard queuedSendBytes + bytes.count <= Int(CYNIC_MAX_QUEUED_BYTES) else {
+                if !warnedQueueFull {
+                    warnedQueueFull = true
+                    logger.warning("send refused: the plugin has \(queuedSendBytes) bytes queued on this connection, the most is \(CYNIC_MAX_QUEUED_BYTES) (stream with then)")
+                }
+                return CYNIC_ERR_FULL
+            }
             var buffer = context.channel.allocator.buffer(capacity: bytes.count)
             buffer.writeBytes(bytes)
-            return enqueue(.send(buffer))
+            let result = enqueue(.send(buffer))
+            if result == CYNIC_OK { queuedSendBytes += bytes.count }
+            return result
         case .wait(let milliseconds): return enqueue(.wait(milliseconds: milliseconds))
         case .close: return enqueue(.close)
         case .reset: return enqueue(.reset)
@@ -278,6 +291,7 @@ final class ConnectionDriver: ChannelInboundHandler {
     func cancelPending() -> Int32 {
         guard !ended else { return CYNIC_ERR_CLOSED }
         actions.removeAll()
+        queuedSendBytes = 0
         finishing = false
         if let scheduledWait {
             scheduledWait.cancel()
@@ -338,6 +352,7 @@ final class ConnectionDriver: ChannelInboundHandler {
         if observer != nil { report(.performed(Self.traced(action))) }
         switch action {
         case .send(let buffer):
+            queuedSendBytes -= buffer.readableBytes
             actionInProgress = true
             context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
                 // A failed write means the connection is going away; channelInactive ends it.
@@ -397,6 +412,7 @@ final class ConnectionDriver: ChannelInboundHandler {
         // Never active (the channel failed before it opened): the plugin never saw it.
         guard context != nil else { return }
         actions.removeAll()
+        queuedSendBytes = 0
         pendingRequests.removeAll()
         scheduledWait?.cancel()
         scheduledWait = nil

@@ -64,6 +64,14 @@ let probePlugin = """
             host->shutdown_write(conn);
         } else if (strcmp(self->mode, "deaf") == 0) {
             host->stop_reading(conn);
+        } else if (strcmp(self->mode, "flood") == 0) {
+            /* Sends 1 MiB blocks without `then` until one is refused; resumes with
+             * tag = blocks queued * 10 + the refusal's code, negated. */
+            static uint8_t block[1 << 20];
+            uint64_t queued = 0;
+            int result = CYNIC_OK;
+            while (queued < 1000 && (result = host->send(conn, block, sizeof block)) == CYNIC_OK) queued++;
+            host->then(conn, queued * 10 + (uint64_t)(-result));
         }
         return calloc(1, sizeof(state));
     }
@@ -163,6 +171,16 @@ struct ConnectionRuntimeTests {
         let (bytes, _) = try SocketClient(port: service.port).receiveAll()
         // cancel_pending dropped the queued "first=0" report along with the close.
         #expect(String(decoding: bytes, as: UTF8.self) == "after-close=-1\nnull-bytes=-3\n")
+    }
+
+    @Test("a plugin sending in a loop without then is refused with CYNIC_ERR_FULL at 64 MiB; what it queued is sent")
+    func sendQueueIsBounded() async throws {
+        let service = try await RuntimeTestPlugins.start("probe", ["mode": "flood"])
+        defer { Task { await service.stop() } }
+        let (bytes, end) = try await offThePool { try SocketClient(port: service.port).receiveAll(timeout: 60) }
+        #expect(bytes.count == (64 << 20) + "resumed=644\n".utf8.count)
+        #expect(String(decoding: bytes.suffix(12), as: UTF8.self) == "resumed=644\n", "64 blocks, then CYNIC_ERR_FULL (-4)")
+        #expect(end == .endOfFile)
     }
 
     @Test("a host function called from another thread is refused with CYNIC_ERR_THREAD")

@@ -33,7 +33,8 @@
  *
  * History:
  *   ABI 1 — first version: descriptor, typed parameters, raw and HTTP/1.x connections, the
- *           host table up to `after`, timers, the listen and shaper capabilities.
+ *           host table up to `after`, timers, the listen and shaper capabilities. Later in
+ *           ABI 1, no layout changed: CYNIC_ERR_FULL, a bound on a connection's queued bytes.
  */
 #ifndef CYNIC_PLUGIN_H
 #define CYNIC_PLUGIN_H
@@ -57,7 +58,8 @@ extern "C" {
 #define CYNIC_ENTRY_SYMBOL "cynic_plugin_entry"
 
 /* ---------------------------------------------------------------------------------------------
- * Status codes returned by host functions. Since ABI 1.
+ * Status codes returned by host functions. Since ABI 1. Codes may be added within a version:
+ * treat any negative value as "not done".
  */
 #define CYNIC_OK 0
 /* The connection has ended (or is ending after a close or reset): the action was dropped. */
@@ -66,6 +68,13 @@ extern "C" {
 #define CYNIC_ERR_THREAD (-2)
 /* An argument was invalid (NULL bytes with a length, an unknown level...). Nothing was done. */
 #define CYNIC_ERR_INVALID (-3)
+/* `send` only: this connection already has CYNIC_MAX_QUEUED_BYTES of bytes queued and not yet
+ * handed to the kernel (a plugin sending in a loop without `then`). Nothing was queued; the
+ * host's memory stays bounded whatever a plugin does. Stream with `then` instead. Since ABI 1
+ * (cynic 0.1). */
+#define CYNIC_ERR_FULL (-4)
+/* The most bytes one connection may have queued and not yet sent: 64 MiB. */
+#define CYNIC_MAX_QUEUED_BYTES (64u << 20)
 
 /* ---------------------------------------------------------------------------------------------
  * Parameters. Since ABI 1.
@@ -175,7 +184,8 @@ typedef struct cynic_host {
     uint32_t abi_version; /* the host's CYNIC_ABI_VERSION */
     uint32_t struct_size; /* sizeof(cynic_host) of the host */
 
-    /* Queue `length` bytes to send. Copied before return. Since ABI 1. */
+    /* Queue `length` bytes to send. Copied before return. CYNIC_ERR_FULL when the connection
+     * has CYNIC_MAX_QUEUED_BYTES queued already (so one send may not be larger). Since ABI 1. */
     int (*send)(cynic_conn *conn, const void *bytes, size_t length);
     /* Queue a pause of `milliseconds` before the next action. Since ABI 1. */
     int (*wait)(cynic_conn *conn, uint64_t milliseconds);
