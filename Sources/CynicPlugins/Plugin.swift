@@ -26,8 +26,9 @@ public final class Plugin: @unchecked Sendable {
     /// Identifies this version of the file: a hash of its content, when it was loaded from a
     /// private copy (see `PluginCopies`).
     public let version: String?
-    /// Images with Swift code in them stay mapped until the process exits: unmapping them
-    /// crashes the Swift runtime later. A plain C image is closed once nothing uses it.
+    /// Images that link the Swift runtime stay mapped until the process exits: they register
+    /// with it when loaded (any library swiftc links does, C code or not), and unmapping them
+    /// crashes the runtime later. Any other image is closed once nothing uses it.
     public let staysMapped: Bool
     private let handle: UnsafeMutableRawPointer
     /// The descriptor, copied into a host-sized struct whose fields the plugin's older, smaller

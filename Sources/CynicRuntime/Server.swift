@@ -310,7 +310,7 @@ public actor Server {
         }
         lines.append("behaviours:")
         for plugin in plugins.values.sorted(by: { $0.name < $1.name }) {
-            let mapping = plugin.staysMapped ? "Swift code, stays mapped" : "C, unloaded when unused"
+            let mapping = plugin.staysMapped ? "links the Swift runtime, stays mapped" : "unloaded when unused"
             lines.append("  \(plugin.name): version \(plugin.versionLabel) (\(plugin.file)), \(plugin.connections.current) connection(s), \(mapping)")
             for old in retired.compactMap(\.plugin) where old.name == plugin.name && old !== plugin {
                 lines.append("    older version \(old.versionLabel): \(old.connections.current) connection(s) still on it")

@@ -7,7 +7,7 @@ extension Plugin {
     func descriptionLines(origin: String? = nil) -> [String] {
         let port = defaultPort.map { "default port \($0)" } ?? "no default port"
         let kind = isShaper ? "shaper (--shape \(name):...)" : speaksHTTP1 ? "HTTP/1.x behaviour" : "raw TCP behaviour"
-        let code = staysMapped ? "Swift code: stays mapped once loaded" : "C: unloaded when unused"
+        let code = staysMapped ? "links the Swift runtime: stays mapped once loaded" : "unloaded when unused"
         var lines = ["\(name) — \(summary)",
                      "    file: \(file)\(origin.map { " (\($0))" } ?? "")",
                      "    ABI \(abiVersion), \(kind)\(isShaper ? "" : ", \(port)"), \(code)"]

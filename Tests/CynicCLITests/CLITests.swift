@@ -16,7 +16,7 @@ struct CLITests {
         #expect(result.standardOutput.contains("param interval_ms: uint32_t, default 30000"))
         #expect(result.standardOutput.contains("param length: uint64_t, default 7"))
         #expect(result.standardOutput.contains("param body_file: const char *, default unset"))
-        #expect(result.standardOutput.contains("ABI 1, HTTP/1.x behaviour, default port 2003, Swift code: stays mapped once loaded"))
+        #expect(result.standardOutput.contains("ABI 1, HTTP/1.x behaviour, default port 2003, links the Swift runtime: stays mapped once loaded"))
     }
 
     @Test("cynic plugins shows a refused file with its reason")

@@ -96,7 +96,7 @@ struct CommandLineSwapTests {
         let pid = cynic.process.processIdentifier
         let live = try #require(listing.standardOutput.components(separatedBy: "running cynic, pid \(pid):\n").last)
         #expect(live.contains("  services:\n    holder: behaviour holder, listening on 127.0.0.1:\(port), 2 open connection(s)"), "\(listing.output)")
-        #expect(live.contains("(\(folder.file("holder.so"))), 1 connection(s), C, unloaded when unused"), "\(listing.output)")
+        #expect(live.contains("(\(folder.file("holder.so"))), 1 connection(s), unloaded when unused"), "\(listing.output)")
         #expect(live.contains("older version "), "\(listing.output)")
         #expect(live.contains(": 1 connection(s) still on it"), "\(listing.output)")
     }

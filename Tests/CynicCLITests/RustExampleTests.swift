@@ -44,7 +44,7 @@ struct RustExampleTests {
         // Its parameter is listed with its C type and default; a value it refuses stops the service.
         let listing = try runProgram(Paths.cynic, ["plugins", "--plugin-dir", folder.path])
         #expect(listing.standardOutput.contains("hello-rust — Sends a greeting, then closes (a plugin written in Rust)."), "\(listing.output)")
-        #expect(listing.standardOutput.contains("ABI 1, raw TCP behaviour, default port 2102, C: unloaded when unused"), "\(listing.output)")
+        #expect(listing.standardOutput.contains("ABI 1, raw TCP behaviour, default port 2102, unloaded when unused"), "\(listing.output)")
         #expect(listing.standardOutput.contains("param greeting: const char *, default Hello from Rust! — The line sent to every client before closing."))
         let refused = try runProgram(Paths.cynic, ["serve", "hello-rust", "--port", "0", "--plugin-dir", folder.path, "--param", "greeting="])
         #expect(refused.status != 0)
