@@ -6,7 +6,8 @@ import Logging
 @preconcurrency import Glibc
 #endif
 
-/// Where plugins come from: the folder cynic was built in, then each --plugin-dir in order.
+/// Where plugins come from: the default search path (see `PluginDirectory.defaultSearchPath`),
+/// then each --plugin-dir in order.
 struct PluginOptions: ParsableArguments {
     @Option(name: .customLong("plugin-dir"), help: ArgumentHelp("A folder of plugins (*.so) to load; repeatable.", valueName: "DIR"))
     var directories: [String] = []
