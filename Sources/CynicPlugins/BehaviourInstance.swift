@@ -11,6 +11,10 @@ public final class BehaviourInstance: @unchecked Sendable {
     public let values: [ParameterValue]
     /// What `create` returned: passed to conn_open.
     public let pointer: UnsafeMutableRawPointer?
+    /// How this instance's service listens: the plugin's "cynic.listen/1" answer, as its
+    /// "cynic.listen-instance/1" function changes it for these parameters; nil when it says
+    /// neither (the host's defaults).
+    public let listen: cynic_listen?
 
     /// Creates and configures an instance. `values` come from `plugin.parameters.resolve(...)`.
     /// Throws the plugin's own refusal message when configure rejects the values.
@@ -21,12 +25,23 @@ public final class BehaviourInstance: @unchecked Sendable {
         if pointer == nil, plugin.descriptor.destroy != nil {
             throw ParameterError(origin: nil, message: "behaviour '\(plugin.name)' could not create an instance (create returned NULL)")
         }
-        if let configure = plugin.configureCall,
-           let refusal = configure(instance: pointer, values: values) {
+        let created = pointer
+        let refusal = plugin.configureCall.flatMap { configure in configure(instance: created, values: values) }
+        listen = refusal == nil ? Self.listen(of: plugin, instance: created) : nil
+        if let refusal {
             // deinit destroys the instance: a class whose init throws after setting every
             // property is deinitialised.
             throw ParameterError(origin: nil, message: "behaviour '\(plugin.name)' refused its parameters: \(refusal)")
         }
+    }
+
+    private static func listen(of plugin: Plugin, instance: UnsafeMutableRawPointer?) -> cynic_listen? {
+        guard let forInstance = plugin.listenForInstance?.listen else { return plugin.listen }
+        var listen = plugin.listen ?? cynic_listen()
+        listen.abi_version = CYNIC_ABI_VERSION
+        listen.struct_size = UInt32(MemoryLayout<cynic_listen>.size)
+        forInstance(instance.map { UnsafeRawPointer($0) }, &listen)
+        return listen
     }
 
     deinit {

@@ -39,6 +39,9 @@ public final class Plugin: @unchecked Sendable {
     public let shaper: cynic_shaper?
     /// How services of this behaviour listen (capability "cynic.listen/1"), when it says.
     public let listen: cynic_listen?
+    /// How one configured instance's service listens (capability "cynic.listen-instance/1"),
+    /// when the plugin says; see `BehaviourInstance.listen`.
+    public let listenForInstance: cynic_listen_instance?
     public var isShaper: Bool { shaper != nil }
     let configureCall: ConfigureCall?
     /// Connections this generation of the plugin drives now, over all its services.
@@ -110,6 +113,8 @@ public final class Plugin: @unchecked Sendable {
         }
         let shaper: cynic_shaper? = try Self.capability(CYNIC_SHAPER_ID, of: descriptor, name: name, supportedABI: supportedABI)
         let listen: cynic_listen? = try Self.capability(CYNIC_LISTEN_ID, of: descriptor, name: name, supportedABI: supportedABI)
+        let listenForInstance: cynic_listen_instance? = try Self.capability(
+            CYNIC_LISTEN_INSTANCE_ID, of: descriptor, name: name, supportedABI: supportedABI)
         guard shaper != nil || descriptor.conn_open != nil else {
             throw .invalidDescriptor("'\(name)' has no conn_open (and is not a shaper)")
         }
@@ -125,6 +130,7 @@ public final class Plugin: @unchecked Sendable {
         self.name = name
         self.shaper = shaper
         self.listen = listen
+        self.listenForInstance = listenForInstance
         self.summary = descriptor.description.map { String(cString: $0) } ?? ""
         self.defaultPort = descriptor.default_port == 0 ? nil : descriptor.default_port
         self.speaksHTTP1 = speaksHTTP1

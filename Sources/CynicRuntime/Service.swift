@@ -190,7 +190,7 @@ public final class Service: Sendable {
         let address = boundAddress
         let channel: any Channel
         do {
-            channel = try await bind(address, listen: setup.behaviour.plugin.listen)
+            channel = try await bind(address, listen: setup.behaviour.listen)
         } catch {
             state.withLock { $0.setup = nil }
             throw ServiceError(spec, "cannot listen on \(address): \(Self.describe(error))")

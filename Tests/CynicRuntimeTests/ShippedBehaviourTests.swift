@@ -191,11 +191,9 @@ struct ShippedBehaviourTests {
 
 @Suite("Catalogue behaviours on a raw socket")
 struct RawCatalogueTests {
-    @Test("zero-window: the client's writes stall after a few KiB; the connection stays open")
-    func zeroWindow() async throws {
-        let service = try await TestServices.start("zero-window")
-        defer { Task { await service.stop() } }
-        let sent = try await offThePool {
+    /// Bytes a client with a small send buffer gets out to `service` before its writes stall.
+    func bytesBeforeStall(_ service: Service) async throws -> Int {
+        try await offThePool {
             let client = try SocketClient(port: service.port)
             var timeout = timeval(tv_sec: 0, tv_usec: 500_000)
             setsockopt(client.fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -211,8 +209,30 @@ struct RawCatalogueTests {
             #expect(client.tcpState == 1 /* TCP_ESTABLISHED */)
             return sent
         }
+    }
+
+    @Test("zero-window: the client's writes stall after a few KiB; the connection stays open")
+    func zeroWindow() async throws {
+        let service = try await TestServices.start("zero-window")
+        defer { Task { await service.stop() } }
+        let sent = try await bytesBeforeStall(service)
         // A small receive window and our small send buffer: far less than the 16 MiB offered.
         #expect(sent < 1 << 20, "\(sent) bytes went out before the writes stalled")
+    }
+
+    @Test("zero-window: receive_buffer sets each service's window; a bigger one takes more before the stall")
+    func zeroWindowReceiveBuffer() async throws {
+        // 200,000 is under the usual net.core.rmem_max (212,992), which caps SO_RCVBUF.
+        let small = try await TestServices.start("zero-window", parameters: ["receive_buffer": "4096"])
+        let large = try await TestServices.start("zero-window", parameters: ["receive_buffer": "200000"])
+        defer { Task { await small.stop(); await large.stop() } }
+        let smallSent = try await bytesBeforeStall(small)
+        let largeSent = try await bytesBeforeStall(large)
+        #expect(largeSent > smallSent + 150_000, "\(smallSent) bytes with 4096, \(largeSent) with 200000")
+        let refused = await #expect(throws: ServiceError.self) {
+            try await TestServices.start("zero-window", parameters: ["receive_buffer": "0"])
+        }
+        #expect(refused?.description.contains("receive_buffer must be at least 1") == true)
     }
 
     @Test("never-accept: a client's connect times out")

@@ -34,7 +34,8 @@
  * History:
  *   ABI 1 — first version: descriptor, typed parameters, raw and HTTP/1.x connections, the
  *           host table up to `after`, timers, the listen and shaper capabilities. Later in
- *           ABI 1, no layout changed: CYNIC_ERR_FULL, a bound on a connection's queued bytes.
+ *           ABI 1, no layout changed: CYNIC_ERR_FULL, a bound on a connection's queued bytes;
+ *           the "cynic.listen-instance/1" capability.
  */
 #ifndef CYNIC_PLUGIN_H
 #define CYNIC_PLUGIN_H
@@ -317,6 +318,28 @@ typedef struct cynic_listen {
      * client's SYN goes unanswered and its connect times out. conn_open is never called. */
     bool never_accept;
 } cynic_listen;
+
+/* ---------------------------------------------------------------------------------------------
+ * Listening as parameters say: capability "cynic.listen-instance/1", returned by the plugin's
+ * get_extension. Since ABI 1 (cynic 0.1; no layout changed).
+ *
+ * "cynic.listen/1" is one answer for every service of the plugin. A behaviour whose listening
+ * depends on its parameters (a receive buffer of the size asked for) returns this struct too,
+ * and the host asks it for each configured instance.
+ */
+#define CYNIC_LISTEN_INSTANCE_ID "cynic.listen-instance/1"
+
+typedef struct cynic_listen_instance {
+    uint32_t abi_version; /* CYNIC_ABI_VERSION */
+    uint32_t struct_size; /* sizeof(cynic_listen_instance) */
+    /* Fills `listen` for one configured instance; the service of that instance listens so.
+     * `listen` arrives with abi_version and struct_size set and every other field at the
+     * plugin's "cynic.listen/1" values (zero without them); the plugin changes what it wants.
+     * Control thread, after configure, before the service listens; never during a connection
+     * callback. `listen` is the host's, valid during the call. Read when a service starts
+     * listening: a swapped-in generation serves on the listener it finds. */
+    void (*listen)(const void *instance, cynic_listen *listen);
+} cynic_listen_instance;
 
 /* ---------------------------------------------------------------------------------------------
  * Shapers: capability "cynic.shaper/1", returned by the plugin's get_extension. Since ABI 1.
