@@ -208,6 +208,9 @@ final class ConnectionDriver: ChannelInboundHandler {
     /// which may forward it (changed or not) downstream, and what comes out is queued.
     func submit(_ request: Request, at position: Int) -> Int32 {
         guard !ended else { return CYNIC_ERR_CLOSED }
+        // Checked here too, not only where the bytes are queued: a shaper's own send returns
+        // nothing, so a behaviour behind one would never hear that the queue is full.
+        if case .send = request, queuedSendBytes >= Int(CYNIC_MAX_QUEUED_BYTES) { return refuseFullQueue() }
         if position < stages.count {
             let stage = stages[position]
             let downstream = handles[position + 1].pointer
@@ -236,13 +239,7 @@ final class ConnectionDriver: ChannelInboundHandler {
         switch request {
         case .send(let bytes):
             guard let context, !finishing else { return CYNIC_ERR_CLOSED }
-            guard queuedSendBytes + bytes.count <= Int(CYNIC_MAX_QUEUED_BYTES) else {
-                if !warnedQueueFull {
-                    warnedQueueFull = true
-                    logger.warning("send refused: the plugin has \(queuedSendBytes) bytes queued on this connection, the most is \(CYNIC_MAX_QUEUED_BYTES) (stream with then)")
-                }
-                return CYNIC_ERR_FULL
-            }
+            guard queuedSendBytes + bytes.count <= Int(CYNIC_MAX_QUEUED_BYTES) else { return refuseFullQueue() }
             var buffer = context.channel.allocator.buffer(capacity: bytes.count)
             buffer.writeBytes(bytes)
             let result = enqueue(.send(buffer))
@@ -276,6 +273,15 @@ final class ConnectionDriver: ChannelInboundHandler {
             }
         }
         return CYNIC_OK
+    }
+
+    /// A send that would take the connection's unsent bytes past the bound: refused, said once.
+    private func refuseFullQueue() -> Int32 {
+        if !warnedQueueFull {
+            warnedQueueFull = true
+            logger.warning("send refused: \(queuedSendBytes) bytes are queued on this connection and not yet sent, the most is \(CYNIC_MAX_QUEUED_BYTES) (stream with then)")
+        }
+        return CYNIC_ERR_FULL
     }
 
     private func enqueue(_ action: Action) -> Int32 {

@@ -141,6 +141,8 @@ enum RuntimeTestPlugins {
         for (name, source) in [("probe", probePlugin), ("echo-http", echoHTTPPlugin)] {
             catalog.add(file: try! compileCPlugin(source, named: name, into: folder.path))
         }
+        // A shipped shaper too, to put in front of these.
+        catalog.add(file: TestServices.shipped.plugins["limit"]!.file)
         precondition(catalog.refusals.isEmpty, "\(catalog.refusals)")
         return catalog
     }()
@@ -175,12 +177,18 @@ struct ConnectionRuntimeTests {
 
     @Test("a plugin sending in a loop without then is refused with CYNIC_ERR_FULL at 64 MiB; what it queued is sent")
     func sendQueueIsBounded() async throws {
-        let service = try await RuntimeTestPlugins.start("probe", ["mode": "flood"])
-        defer { Task { await service.stop() } }
-        let (bytes, end) = try await offThePool { try SocketClient(port: service.port).receiveAll(timeout: 60) }
-        #expect(bytes.count == (64 << 20) + "resumed=644\n".utf8.count)
-        #expect(String(decoding: bytes.suffix(12), as: UTF8.self) == "resumed=644\n", "64 blocks, then CYNIC_ERR_FULL (-4)")
-        #expect(end == .endOfFile)
+        let plain = try await RuntimeTestPlugins.start("probe", ["mode": "flood"])
+        // Behind a shaper that forwards every send (its own send returns nothing), the
+        // behaviour still hears that the queue is full.
+        let shaped = try await TestServices.start("probe", parameters: ["mode": "flood"],
+                                                  shapers: ["limit:bytes=10000000000"], catalog: RuntimeTestPlugins.catalog)
+        defer { Task { await plain.stop(); await shaped.stop() } }
+        for service in [plain, shaped] {
+            let (bytes, end) = try await offThePool { try SocketClient(port: service.port).receiveAll(timeout: 60) }
+            #expect(bytes.count == (64 << 20) + "resumed=644\n".utf8.count)
+            #expect(String(decoding: bytes.suffix(12), as: UTF8.self) == "resumed=644\n", "64 blocks, then CYNIC_ERR_FULL (-4)")
+            #expect(end == .endOfFile)
+        }
     }
 
     @Test("a host function called from another thread is refused with CYNIC_ERR_THREAD")
