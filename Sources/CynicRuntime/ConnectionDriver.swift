@@ -89,8 +89,10 @@ final class ConnectionDriver: ChannelInboundHandler {
 
     /// Requests a client may pipeline before we stop reading from it.
     private static let maxPendingRequests = 16
-    /// Actions one turn of the pump performs before letting the event loop serve others.
+    /// Actions one turn of the pump performs before letting the event loop serve others...
     private static let actionsPerTurn = 64
+    /// ...or bytes it sends: 64 sends of a megabyte each would hold the loop for a long turn.
+    private static let bytesPerTurn = 256 << 10
 
     /// `shapers` are those that apply to this connection, in order; `observer`, when there is
     /// one, hears this connection's events as connection `number`.
@@ -330,11 +332,13 @@ final class ConnectionDriver: ChannelInboundHandler {
         pumping = true
         defer { pumping = false }
         var performed = 0
+        var sent = 0
         while true {
             while !actionInProgress, !ended, let action = actions.popFirst() {
+                if case .send(let buffer) = action { sent += buffer.readableBytes }
                 perform(action, context: context)
                 performed += 1
-                if performed >= Self.actionsPerTurn, !actions.isEmpty {
+                if performed >= Self.actionsPerTurn || sent >= Self.bytesPerTurn, !actions.isEmpty {
                     // Writes to a fast reader complete at once: without a break, one endless
                     // stream would keep every other connection of this event loop waiting.
                     context.eventLoop.assumeIsolated().execute { self.pump() }

@@ -34,6 +34,18 @@ struct TimedAnswer {
     }
 }
 
+/// The answer with the quickest first byte of up to `attempts`, stopping at the first under
+/// `enough` seconds: a check that something is fast must not fail because a loaded machine
+/// stalled the process once. (Lower bounds need no such help: a stall only makes them safer.)
+func quickest(_ attempts: Int = 3, under enough: Double, _ answer: () throws -> TimedAnswer) rethrows -> TimedAnswer {
+    var best = try answer()
+    for _ in 1..<attempts where (best.firstByte ?? .infinity) >= enough {
+        let next = try answer()
+        if (next.firstByte ?? .infinity) < (best.firstByte ?? .infinity) { best = next }
+    }
+    return best
+}
+
 /// Shapers on real connections. Lower bounds are strict, since a shaper must never be faster
 /// than it says. A loaded 2-core machine can stall any process for half a second or more, so an
 /// upper bound leaves seconds of room, and a "not delayed" check is set against a delay of
@@ -47,7 +59,7 @@ struct ShaperTests {
                                                    shapers: ["latency:ms=1000,jitter_ms=200"])
         defer { Task { await plain.stop(); await delayed.stop() } }
         // Without the shaper the same service answers at once: the delay below is the shaper's.
-        let baseline = try await offThePool { try TimedAnswer(port: plain.port) }
+        let baseline = try await offThePool { try quickest(5, under: 0.8) { try TimedAnswer(port: plain.port) } }
         #expect(try #require(baseline.firstByte) < 0.8)
         for _ in 0..<3 {
             let answer = try await offThePool { try TimedAnswer(port: delayed.port) }
@@ -136,7 +148,9 @@ struct ShaperTests {
     func slowClose() async throws {
         let service = try await TestServices.start("http-html", shapers: ["slow-close:ms=2500"])
         defer { Task { await service.stop() } }
-        let answer = try await offThePool { try TimedAnswer(port: service.port, request: "GET / HTTP/1.1\r\nHost: x\r\n\r\n") }
+        let answer = try await offThePool {
+            try quickest(under: 1.5) { try TimedAnswer(port: service.port, request: "GET / HTTP/1.1\r\nHost: x\r\n\r\n") }
+        }
         #expect(String(decoding: answer.bytes, as: UTF8.self).contains("Hello, World!"))
         #expect(try #require(answer.firstByte) < 1.5)
         #expect(answer.end == .endOfFile)
@@ -172,7 +186,7 @@ struct ShaperTests {
         #expect(try await applied(seed: 7) != first, "another seed draws otherwise")
         let never = try await TestServices.start("random", parameters: ["length": "1"], shapers: ["latency:ms=3000,probability=0"])
         defer { Task { await never.stop() } }
-        let quick = try await offThePool { try TimedAnswer(port: never.port) }
+        let quick = try await offThePool { try quickest(under: 2.0) { try TimedAnswer(port: never.port) } }
         #expect(try #require(quick.firstByte) < 2.0)
     }
 
