@@ -179,36 +179,6 @@ struct CLITests {
         #expect(result.standardError == "cynic: \(file):4:11: services.api.port: expected a port number (0-65535), got 'eighty'\n")
     }
 
-    @Test("a plugin dropped into --plugin-dir with a default port is served at start")
-    func pluginDirDefaultPort() throws {
-        let folder = TemporaryFolder()
-        let port = freePort()
-        try compileCPlugin("""
-            #include <cynic/plugin.h>
-            static const cynic_host *host;
-            static void *create(const cynic_host *h) { host = h; return NULL; }
-            static void *conn_open(void *instance, cynic_conn *conn) {
-                (void)instance;
-                host->send(conn, "dropped in\\n", 11);
-                host->close(conn);
-                return NULL;
-            }
-            static const cynic_plugin plugin = {
-                .abi_version = CYNIC_ABI_VERSION, .struct_size = sizeof(cynic_plugin),
-                .name = "dropped", .default_port = \(port), .create = create, .conn_open = conn_open,
-            };
-            CYNIC_EXPORT const cynic_plugin *cynic_plugin_entry(void) { return &plugin; }
-            """, named: "dropped", into: folder.path)
-        try folder.write("broken.so", "garbage")
-        let cynic = try CynicProcess(["--plugin-dir", folder.path, "--no-log-sink"])
-        let ports = try cynic.waitForServices(DefaultServicesTests.ports.count + 1)
-        #expect(ports["dropped"] == port)
-        let client = try SocketClient(port: port)
-        #expect(String(decoding: client.receiveAll().bytes, as: UTF8.self) == "dropped in\n")
-        // The broken file is one warning; everything else serves.
-        try cynic.waitFor("refused plugin \(folder.path)/broken.so: not a loadable shared object", inError: true)
-    }
-
     @Test("SIGTERM stops cynic cleanly with status 0")
     func stopsOnSIGTERM() throws {
         let cynic = try CynicProcess(["serve", "noresponse", "--port", "0"])
@@ -244,6 +214,40 @@ struct DefaultServicesTests {
         let json = try runProgram("curl", ["-sS", "--max-time", "10", "localhost:2001"])
         #expect(json.status == 0)
         #expect(json.standardOutput == #"{"message": "Hello, World!"}"#)
+    }
+}
+
+/// Default services bind fixed ports: every test that starts them belongs to the serialized
+/// "Default services" suite, or two would race for the same ports.
+extension DefaultServicesTests {
+    @Test("a plugin dropped into --plugin-dir with a default port is served at start")
+    func pluginDirDefaultPort() throws {
+        let folder = TemporaryFolder()
+        let port = freePort()
+        try compileCPlugin("""
+            #include <cynic/plugin.h>
+            static const cynic_host *host;
+            static void *create(const cynic_host *h) { host = h; return NULL; }
+            static void *conn_open(void *instance, cynic_conn *conn) {
+                (void)instance;
+                host->send(conn, "dropped in\\n", 11);
+                host->close(conn);
+                return NULL;
+            }
+            static const cynic_plugin plugin = {
+                .abi_version = CYNIC_ABI_VERSION, .struct_size = sizeof(cynic_plugin),
+                .name = "dropped", .default_port = \(port), .create = create, .conn_open = conn_open,
+            };
+            CYNIC_EXPORT const cynic_plugin *cynic_plugin_entry(void) { return &plugin; }
+            """, named: "dropped", into: folder.path)
+        try folder.write("broken.so", "garbage")
+        let cynic = try CynicProcess(["--plugin-dir", folder.path, "--no-log-sink"])
+        let ports = try cynic.waitForServices(DefaultServicesTests.ports.count + 1)
+        #expect(ports["dropped"] == port)
+        let client = try SocketClient(port: port)
+        #expect(String(decoding: client.receiveAll().bytes, as: UTF8.self) == "dropped in\n")
+        // The broken file is one warning; everything else serves.
+        try cynic.waitFor("refused plugin \(folder.path)/broken.so: not a loadable shared object", inError: true)
     }
 }
 
