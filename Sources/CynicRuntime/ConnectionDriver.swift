@@ -210,9 +210,12 @@ final class ConnectionDriver: ChannelInboundHandler {
     /// which may forward it (changed or not) downstream, and what comes out is queued.
     func submit(_ request: Request, at position: Int) -> Int32 {
         guard !ended else { return CYNIC_ERR_CLOSED }
-        // Checked here too, not only where the bytes are queued: a shaper's own send returns
-        // nothing, so a behaviour behind one would never hear that the queue is full.
-        if case .send = request, queuedSendBytes >= Int(CYNIC_MAX_QUEUED_BYTES) { return refuseFullQueue() }
+        // Checked at every position, before any shaper sees the send: a shaper's own send returns
+        // nothing, so a behaviour behind one would otherwise never hear that the queue is full.
+        // What a shaper forwards comes back here at the next position, and is checked the same.
+        if case .send(let bytes) = request, queuedSendBytes + bytes.count > Int(CYNIC_MAX_QUEUED_BYTES) {
+            return refuseFullQueue()
+        }
         if position < stages.count {
             let stage = stages[position]
             let downstream = handles[position + 1].pointer
@@ -241,7 +244,6 @@ final class ConnectionDriver: ChannelInboundHandler {
         switch request {
         case .send(let bytes):
             guard let context, !finishing else { return CYNIC_ERR_CLOSED }
-            guard queuedSendBytes + bytes.count <= Int(CYNIC_MAX_QUEUED_BYTES) else { return refuseFullQueue() }
             var buffer = context.channel.allocator.buffer(capacity: bytes.count)
             buffer.writeBytes(bytes)
             let result = enqueue(.send(buffer))
