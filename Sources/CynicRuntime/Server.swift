@@ -154,6 +154,7 @@ public actor Server {
     private func install(_ file: String) async {
         let previousName = behaviourOfFile[file]
         let previous = previousName.flatMap { plugins[$0] }
+        let kept = previous.map { "; version \($0.versionLabel) keeps serving" } ?? ""
         let plugin: Plugin
         do throws(PluginRefusal) {
             plugin = try Plugin.load(file: file, copies: copies)
@@ -162,7 +163,6 @@ public actor Server {
             }
         } catch {
             refusals[file] = error
-            let kept = previous.map { "; version \($0.versionLabel) keeps serving" } ?? ""
             logger.error("\(error)\(kept)")
             return
         }
@@ -178,7 +178,6 @@ public actor Server {
             } catch {
                 let refusal = PluginRefusal(file: file, reason: .unusableByService(error.description))
                 refusals[file] = refusal
-                let kept = previous.map { "; version \($0.versionLabel) keeps serving" } ?? ""
                 logger.error("\(refusal) (version \(plugin.versionLabel))\(kept)")
                 return
             }
