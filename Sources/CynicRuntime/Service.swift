@@ -85,19 +85,24 @@ public final class Service: Sendable {
         guard let plugin = plugins[spec.behaviour], !plugin.isShaper else {
             let what = plugins[spec.behaviour] != nil ? "'\(spec.behaviour)' is a shaper, not a behaviour"
                                                       : "unknown behaviour '\(spec.behaviour)'"
-            throw ServiceError(spec, "\(what) (available: \(behaviours.isEmpty ? "none" : behaviours.joined(separator: ", ")))")
+            throw ServiceError(spec, "\(what) (available: \(list(behaviours)))")
         }
         let behaviour = try instance(of: plugin, parameters: spec.parameters, spec: spec)
         var shapers: [ServiceSetup.Shaper] = []
         for shaper in spec.shapers {
             guard let shaperPlugin = plugins[shaper.shaper], shaperPlugin.isShaper else {
                 let known = plugins.values.filter(\.isShaper).map(\.name).sorted()
-                throw ServiceError(spec, "unknown shaper '\(shaper.shaper)' (available: \(known.isEmpty ? "none" : known.joined(separator: ", ")))")
+                throw ServiceError(spec, "unknown shaper '\(shaper.shaper)' (available: \(list(known)))")
             }
             shapers.append(.init(instance: try instance(of: shaperPlugin, parameters: shaper.parameters, spec: spec),
                                  probability: shaper.probability))
         }
         return ServiceSetup(behaviour: behaviour, shapers: shapers)
+    }
+
+    /// "a, b, c" for an error message, or "none".
+    private static func list(_ names: [String]) -> String {
+        names.isEmpty ? "none" : names.joined(separator: ", ")
     }
 
     private static func instance(of plugin: Plugin, parameters: [String: ParameterInput],
@@ -118,9 +123,7 @@ public final class Service: Sendable {
         serviceLogger[metadataKey: "service"] = "\(spec.name)"
         self.logger = serviceLogger
         state = Mutex(State(setup: nil, listener: nil, boundAddress: spec.address))
-        var seed = spec.seed ?? 0
-        if spec.seed == nil { seed = UInt64.random(in: .min ... .max) }
-        draws = Mutex(seed)
+        draws = Mutex(spec.seed ?? UInt64.random(in: .min ... .max))
     }
 
     /// The address bound: with port 0 the kernel picks one, and a service that listens again
