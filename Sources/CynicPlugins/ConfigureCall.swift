@@ -70,7 +70,7 @@ final class ConfigureCall: @unchecked Sendable {
         }
         var result: UnsafePointer<CChar>? = nil
         ffi_call(cif, function, &result, argumentPointers)
-        return result.map { String(cString: $0) }
+        return result.map { PluginText.printable($0, limit: PluginText.messageLimit) }
     }
 
     private static func ffiType(_ type: ParameterType) -> UnsafeMutablePointer<ffi_type> {

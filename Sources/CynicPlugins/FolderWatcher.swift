@@ -196,7 +196,7 @@ extension FolderWatcher {
                         guard mask & UInt32(IN_ISDIR) == 0, let directories = watches[descriptor] else { return }
                         for directory in directories where directory.counts(name) {
                             let path = directory.path + "/" + name
-                            if mask & UInt32(IN_CREATE) != 0, !Self.isLinkCreation(path) { continue }
+                            if mask & UInt32(IN_CREATE) != 0, !Self.appearsWhole(path) { continue }
                             // A rename is atomic: the file is whole the moment it appears, so it
                             // is reported without the settle a file written in place needs.
                             pending[path] = mask & UInt32(IN_MOVED_TO) != 0 ? ContinuousClock.now : deadline
@@ -218,12 +218,14 @@ extension FolderWatcher {
             }
         }
 
-        /// A file created by `open` is followed by IN_CLOSE_WRITE once written, and is reported
-        /// then. A symbolic or hard link appears whole and gets no further event: report it now.
-        private static func isLinkCreation(_ path: String) -> Bool {
+        /// A regular file created by `open` is followed by IN_CLOSE_WRITE once written, and is
+        /// reported then. Anything else — a symbolic or hard link, a FIFO, a socket, a device —
+        /// appears whole and gets no further event: report it now (the loader refuses what is
+        /// not a plugin, with its reason).
+        private static func appearsWhole(_ path: String) -> Bool {
             var status = stat()
             guard lstat(path, &status) == 0 else { return false }  // already gone: IN_DELETE follows
-            return status.st_mode & S_IFMT == S_IFLNK || status.st_nlink > 1
+            return status.st_mode & S_IFMT != S_IFREG || status.st_nlink > 1
         }
 
         /// Walks the events `read` returned, checking every length against the bytes there are.

@@ -51,32 +51,50 @@ public final class Plugin: @unchecked Sendable {
     /// a private copy of the file, so that a new version written over it later is a new load
     /// and overwriting the file can never touch mapped code. `supportedABI` is the versions this
     /// host loads; tests narrow it to play an older host.
-    public static func load(file: String, copies: PluginCopies? = nil,
+    public static func load(file: String, copies: PluginCopies? = nil, trust: PluginTrust = .ownerOnly,
                             supportedABI: ClosedRange<UInt32> = Plugin.supportedABI) throws(PluginRefusal) -> Plugin {
-        guard let copies else {
-            do {
-                return try Plugin(file: file, image: file, version: nil, supportedABI: supportedABI)
+        func refuse(_ reason: PluginError) -> PluginRefusal { PluginRefusal(file: file, reason: reason) }
+        // Everything below works on these bytes, read from the one descriptor whose type and
+        // permissions were checked: the copy dlopen maps holds exactly what was checked.
+        let content: PluginFile
+        do {
+            content = try PluginFile.read(file, trust: trust)
+        } catch {
+            throw refuse(error)
+        }
+        let image: ELFImage
+        do {
+            image = try ELFImage(bytes: content.bytes, file: file)
+            try image.checkLoadable()
+        } catch {
+            throw refuse(.notLoadable(error.reason))
+        }
+        let folder: PluginCopies
+        do {
+            folder = try copies ?? PluginCopies.forThisProcess()
+        } catch {
+            throw refuse(.notLoadable("cannot make a private copy: \(error)"))
+        }
+        return try folder.exclusively { () throws(PluginRefusal) -> Plugin in
+            let copy: (path: String, version: String)
+            do throws(PluginCopyError) {
+                copy = try folder.copy(of: content)
             } catch {
-                throw PluginRefusal(file: file, reason: error)
+                throw refuse(.notLoadable("cannot make a private copy: \(error.reason)"))
             }
-        }
-        let copy: (path: String, version: String)
-        do {
-            copy = try copies.copy(of: file)
-        } catch {
-            throw PluginRefusal(file: file, reason: .notLoadable("cannot make a private copy: \(error.reason)"))
-        }
-        // Once mapped, the copy's name is no longer needed: nothing is left to clean up.
-        defer { copies.remove(path: copy.path) }
-        do {
-            return try Plugin(file: file, image: copy.path, version: copy.version, supportedABI: supportedABI)
-        } catch {
-            throw PluginRefusal(file: file, reason: error)
+            // Once mapped, the copy's name is no longer needed: nothing is left to clean up.
+            defer { folder.remove(path: copy.path) }
+            do throws(PluginError) {
+                return try Plugin(file: file, image: copy.path, version: copy.version,
+                                  staysMapped: image.linksSwiftRuntime, supportedABI: supportedABI)
+            } catch {
+                throw refuse(error)
+            }
         }
     }
 
-    private init(file: String, image: String, version: String?, supportedABI: ClosedRange<UInt32>) throws(PluginError) {
-        let staysMapped = (try? ELFImage.linksSwiftRuntime(image)) ?? true
+    private init(file: String, image: String, version: String, staysMapped: Bool,
+                 supportedABI: ClosedRange<UInt32>) throws(PluginError) {
         // RTLD_NOW reports an undefined symbol here rather than at a first call.
         let flags = RTLD_NOW | RTLD_LOCAL | (staysMapped ? RTLD_NODELETE : 0)
         guard let handle = dlopen(image, flags) else {
@@ -105,11 +123,15 @@ public final class Plugin: @unchecked Sendable {
             target.copyMemory(from: UnsafeRawBufferPointer(start: raw, count: min(declaredSize, target.count)))
         }
 
-        guard let namePointer = descriptor.name, case let name = String(cString: namePointer), !name.isEmpty else {
+        guard let namePointer = descriptor.name, case let (name, tooLong) = PluginText.read(namePointer, limit: PluginText.nameLimit),
+              !name.isEmpty else {
             throw .invalidDescriptor("missing name")
         }
+        guard !tooLong else {
+            throw .invalidDescriptor("name '\(PluginText.printable(name))…' is longer than \(PluginText.nameLimit) bytes")
+        }
         guard name.utf8.allSatisfy({ $0.isLowercaseLetterOrDigit || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") }) else {
-            throw .invalidDescriptor("name '\(name)' may only have lowercase letters, digits, '-' and '_'")
+            throw .invalidDescriptor("name '\(PluginText.printable(name))' may only have lowercase letters, digits, '-' and '_'")
         }
         let shaper: cynic_shaper? = try Self.capability(CYNIC_SHAPER_ID, of: descriptor, name: name, supportedABI: supportedABI)
         let listen: cynic_listen? = try Self.capability(CYNIC_LISTEN_ID, of: descriptor, name: name, supportedABI: supportedABI)
@@ -131,7 +153,7 @@ public final class Plugin: @unchecked Sendable {
         self.shaper = shaper
         self.listen = listen
         self.listenForInstance = listenForInstance
-        self.summary = descriptor.description.map { String(cString: $0) } ?? ""
+        self.summary = descriptor.description.map { PluginText.printable($0, limit: PluginText.messageLimit) } ?? ""
         self.defaultPort = descriptor.default_port == 0 ? nil : descriptor.default_port
         self.speaksHTTP1 = speaksHTTP1
         self.parameters = parameters
@@ -180,9 +202,9 @@ public final class Plugin: @unchecked Sendable {
         var specs: [ParameterSpec] = []
         for index in 0..<count {
             let param = params[index]
-            guard let namePointer = param.name, case let name = String(cString: namePointer), !name.isEmpty,
-                  name.utf8.allSatisfy({ $0.isLowercaseLetterOrDigit || $0 == UInt8(ascii: "_") }) else {
-                throw .invalidDescriptor("'\(behaviour)' parameter \(index) needs a name of lowercase letters, digits and '_'")
+            guard let namePointer = param.name, case let (name, tooLong) = PluginText.read(namePointer, limit: PluginText.nameLimit),
+                  !name.isEmpty, !tooLong, name.utf8.allSatisfy({ $0.isLowercaseLetterOrDigit || $0 == UInt8(ascii: "_") }) else {
+                throw .invalidDescriptor("'\(behaviour)' parameter \(index) needs a name of lowercase letters, digits and '_', at most \(PluginText.nameLimit) bytes")
             }
             guard !specs.contains(where: { $0.name == name }) else {
                 throw .invalidDescriptor("'\(behaviour)' declares parameter '\(name)' twice")
@@ -191,8 +213,14 @@ public final class Plugin: @unchecked Sendable {
                 throw .invalidDescriptor("'\(behaviour)' parameter '\(name)' has unknown type \(param.type)")
             }
             specs.append(try ParameterSpec(name: name, type: type,
-                                           defaultText: param.default_value.map { String(cString: $0) },
-                                           doc: param.doc.map { String(cString: $0) } ?? ""))
+                                           defaultText: try param.default_value.map { (value) throws(PluginError) -> String in
+                                               let (text, tooLong) = PluginText.read(value, limit: PluginText.defaultValueLimit)
+                                               guard !tooLong else {
+                                                   throw .invalidDescriptor("'\(behaviour)' parameter '\(name)' has a default longer than \(PluginText.defaultValueLimit) bytes")
+                                               }
+                                               return text
+                                           },
+                                           doc: param.doc.map { PluginText.printable($0, limit: PluginText.messageLimit) } ?? ""))
         }
         return specs
     }

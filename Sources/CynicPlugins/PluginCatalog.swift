@@ -84,21 +84,22 @@ public struct PluginCatalog: Sendable {
 
     public init() {}
 
-    /// Loads every plugin of `directories`, in order. A refused file never stops the others; two
-    /// plugins with one name: the first found keeps it.
-    public static func load(_ directories: [PluginDirectory]) throws(PluginDirectoryError) -> PluginCatalog {
+    /// Loads every plugin of `directories`, in order, each from a private copy of this process
+    /// (see `PluginCopies.forThisProcess()`). A refused file never stops the others; two plugins
+    /// with one name: the first found keeps it.
+    public static func load(_ directories: [PluginDirectory], trust: PluginTrust = .ownerOnly) throws(PluginDirectoryError) -> PluginCatalog {
         var catalog = PluginCatalog()
         for directory in directories {
             for file in try directory.pluginFiles() {
-                catalog.add(file: file)
+                catalog.add(file: file, trust: trust)
             }
         }
         return catalog
     }
 
-    public mutating func add(file: String) {
+    public mutating func add(file: String, trust: PluginTrust = .ownerOnly) {
         do {
-            let plugin = try Plugin.load(file: file)
+            let plugin = try Plugin.load(file: file, trust: trust)
             if let existing = plugins[plugin.name] {
                 refusals.append(PluginRefusal(file: file, reason: .duplicateName(plugin.name, firstFile: existing.file)))
             } else {

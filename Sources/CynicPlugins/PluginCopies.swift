@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CynicPrivateFolder
+import Synchronization
 
 /// Private copies of plugin files, one path per version, to dlopen from.
 ///
@@ -25,12 +26,14 @@ import CynicPrivateFolder
 /// The folder is private (0700, ours) because code loaded from it runs in the host: nobody else
 /// may put a file there.
 public final class PluginCopies: Sendable {
-    /// The largest plugin file copied. A debug Swift plugin linking NIO is about 20 MB; a file
-    /// past this is a mistake, and it is read into memory whole.
-    public static let maximumFileSize = 512 << 20
-
     /// The private folder the copies are in.
     public let directory: String
+    /// Copy folders of cynic processes that are gone (crashed, killed), removed when this one was
+    /// made in the same private folder.
+    public let staleFoldersRemoved: [String]
+    /// One load at a time: two loads of one content share its copy, and one must not delete it
+    /// before the other has mapped it (ld.so serialises dlopen anyway).
+    private let loading = Mutex(())
 
     /// Creates a private folder for copies: `directory` (made 0700, with any missing parents), or
     /// by default a fresh `plugins-<pid>-XXXXXX` in cynic's folder private to the current user
@@ -40,6 +43,7 @@ public final class PluginCopies: Sendable {
     /// where dlopen could not map the code.
     public init(directory: String? = nil) throws(PluginCopyError) {
         if let directory {
+            staleFoldersRemoved = []
             try Self.privateFolder { () throws(PrivateFolderError) in
                 try PrivateFolder.makeParents(of: directory)
                 try PrivateFolder.prepare(directory)
@@ -47,6 +51,7 @@ public final class PluginCopies: Sendable {
             self.directory = directory
         } else {
             let parent = try Self.privateFolder { () throws(PrivateFolderError) in try PrivateFolder.forCurrentUser() }
+            staleFoldersRemoved = Self.removeFoldersOfGoneProcesses(in: parent)
             var template = Array("\(parent)/plugins-\(getpid())-XXXXXX".utf8CString)
             // mkdtemp makes it 0700 and never reuses a folder, even one left by a process that
             // had our pid and crashed.
@@ -61,19 +66,20 @@ public final class PluginCopies: Sendable {
         }
     }
 
-    /// Copies `file` into the folder, unless a copy of this content is there already; returns the
-    /// copy's path and the content's version.
-    public func copy(of file: String) throws(PluginCopyError) -> (path: String, version: String) {
-        let bytes = try Self.contents(of: file)
+    /// Copies `file`'s bytes into the folder, unless a copy of this content is there already;
+    /// returns the copy's path and the content's version.
+    public func copy(of file: PluginFile) throws(PluginCopyError) -> (path: String, version: String) {
+        let bytes = file.bytes
         let version = Self.hexadecimal(Self.fnv1a(bytes))
-        let name = file.lastIndex(of: "/").map { String(file[file.index(after: $0)...]) } ?? file
+        let name = file.path.lastIndex(of: "/").map { String(file.path[file.path.index(after: $0)...]) } ?? file.path
         let path = "\(directory)/\(version)-\(name)"
+        let file = file.path
 
         var existing = stat()
         if lstat(path, &existing) == 0 {
             // A 64-bit hash is no proof: compare. Two contents on one path would make dlopen
             // return the wrong one.
-            let same = (try? Self.contents(of: path)) == bytes
+            let same = Self.contents(of: path) == bytes
             guard same else {
                 throw PluginCopyError(file: file, reason: "its copy \(path) exists with other content (a hash collision or a change from outside)")
             }
@@ -107,6 +113,12 @@ public final class PluginCopies: Sendable {
         return (path, version)
     }
 
+    /// Runs `body` (a copy, its dlopen, then its removal) while no other load of this folder
+    /// runs.
+    public func exclusively<Result: Sendable, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
+        try loading.withLock { _ throws(Failure) in try body() }
+    }
+
     /// Deletes one copy. Does nothing for a path outside the folder, or already gone; a copy
     /// that cannot be deleted goes with the folder in `removeAll()`.
     public func remove(path: String) {
@@ -116,15 +128,7 @@ public final class PluginCopies: Sendable {
 
     /// Deletes every copy and the folder: call at exit. Images still mapped are not affected.
     public func removeAll() {
-        if let folder = opendir(directory) {
-            while let entry = readdir(folder) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-                guard name != ".", name != ".." else { continue }
-                unlink(directory + "/" + name)
-            }
-            closedir(folder)
-        }
-        rmdir(directory)
+        Self.removeFolder(directory)
     }
 
     // MARK: Helpers
@@ -139,31 +143,52 @@ public final class PluginCopies: Sendable {
         do { return try step() } catch { throw PluginCopyError(file: error.path, reason: error.reason) }
     }
 
-    /// The whole file, read once, so the copy and its version are of the same bytes.
-    private static func contents(of file: String) throws(PluginCopyError) -> [UInt8] {
-        let descriptor = open(file, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw PluginCopyError(file: file, reason: "cannot open: \(errnoText())") }
+    /// A copy already in the folder, read back to compare it with what it should hold.
+    private static func contents(of path: String) -> [UInt8]? {
+        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0 else { throw PluginCopyError(file: file, reason: "cannot inspect: \(errnoText())") }
-        guard status.st_mode & S_IFMT == S_IFREG else { throw PluginCopyError(file: file, reason: "is not a regular file") }
-        let tooLarge = PluginCopyError(file: file, reason: "is larger than \(maximumFileSize >> 20) MiB, the most a plugin file may be")
-        guard status.st_size <= maximumFileSize else { throw tooLarge }
-
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(Int(status.st_size))
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        // Read to the end rather than st_size bytes: the file may be growing.
         while true {
             let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw PluginCopyError(file: file, reason: "cannot read: \(errnoText())")
-            }
+            if count < 0, errno == EINTR { continue }
+            guard count >= 0 else { return nil }
             if count == 0 { return bytes }
-            guard bytes.count + count <= maximumFileSize else { throw tooLarge }
+            guard bytes.count + count <= PluginFile.maximumSize else { return nil }
             bytes.append(contentsOf: chunk[..<count])
         }
+    }
+
+    /// Removes the `plugins-<pid>-*` folders in `parent` whose process is gone: a cynic that
+    /// crashed or was killed left them. A folder whose pid is alive is kept, even if the pid was
+    /// reused by another program: a stale folder costs disk, a deleted live one breaks a cynic.
+    static func removeFoldersOfGoneProcesses(in parent: String) -> [String] {
+        guard let folder = opendir(parent) else { return [] }
+        var gone: [String] = []
+        while let entry = readdir(folder) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            let parts = name.split(separator: "-")
+            guard parts.count == 3, parts[0] == "plugins", let pid = pid_t(parts[1]), pid > 0 else { continue }
+            if kill(pid, 0) == 0 || errno != ESRCH { continue }
+            gone.append(parent + "/" + name)
+        }
+        closedir(folder)
+        for path in gone { removeFolder(path) }
+        return gone
+    }
+
+    /// Deletes the files of a copy folder, then the folder (copies hold no subfolders).
+    private static func removeFolder(_ path: String) {
+        if let folder = opendir(path) {
+            while let entry = readdir(folder) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+                guard name != ".", name != ".." else { continue }
+                unlink(path + "/" + name)
+            }
+            closedir(folder)
+        }
+        rmdir(path)
     }
 
     /// Writes everything; returns the error text on failure.
@@ -205,4 +230,25 @@ public struct PluginCopyError: Error, Sendable, CustomStringConvertible {
     public let file: String
     public let reason: String
     public var description: String { "\(file): \(reason)" }
+}
+
+extension PluginCopies {
+    /// The copies of a program that loads plugins and exits (`cynic plugins`, `cynic check`, a
+    /// test): one folder for the process, made at first use and removed at exit. A process that
+    /// dies without exiting leaves it; the next cynic removes it (`staleFoldersRemoved`).
+    public static func forThisProcess() throws(PluginCopyError) -> PluginCopies {
+        try processWide.get()
+    }
+
+    private static let processWide: Result<PluginCopies, PluginCopyError> = {
+        do throws(PluginCopyError) {
+            let copies = try PluginCopies()
+            atexit {
+                if case .success(let copies) = PluginCopies.processWide { copies.removeAll() }
+            }
+            return .success(copies)
+        } catch {
+            return .failure(error)
+        }
+    }()
 }

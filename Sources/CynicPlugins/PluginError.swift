@@ -1,6 +1,12 @@
 /// Why a plugin file was refused at load time. The loader adds the file to the message.
 public enum PluginError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// dlopen failed: not a shared object, wrong architecture, an undefined symbol...
+    /// The path is no file to load: missing, a dangling or looping link, a FIFO, a folder...
+    case notAPluginFile(String)
+    /// Someone other than cynic's user (or root) owns or could write the file or a folder above
+    /// it: the reason, with the fix.
+    case unsafePermissions(String)
+    /// Not a shared object for this machine (checked before dlopen: a truncated one would crash
+    /// the host), or dlopen failed: an undefined symbol...
     case notLoadable(String)
     /// The file has no `cynic_plugin_entry`.
     case noEntrySymbol
@@ -17,6 +23,8 @@ public enum PluginError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
+        case .notAPluginFile(let reason): reason
+        case .unsafePermissions(let reason): reason
         case .notLoadable(let reason): "not a loadable shared object: \(reason)"
         case .noEntrySymbol: "no entry symbol \(Plugin.entrySymbol)"
         case .nullDescriptor: "\(Plugin.entrySymbol) returned NULL"

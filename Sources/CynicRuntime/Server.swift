@@ -30,6 +30,7 @@ public actor Server {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let copies: PluginCopies?
+    private let trust: PluginTrust
 
     /// The current generation of each behaviour.
     private var plugins: [String: Plugin] = [:]
@@ -58,7 +59,9 @@ public actor Server {
     /// With `watch`, the plugin folders are watched and every change is installed as it lands.
     /// `controlLoop` runs the server's own work; give it an event loop of its own.
     public init(directories: [PluginDirectory], source: ServiceSource, group: any EventLoopGroup,
-                controlLoop: any EventLoop, logger: Logger, copies: PluginCopies?, watch: Bool = true) {
+                controlLoop: any EventLoop, logger: Logger, copies: PluginCopies?, trust: PluginTrust = .ownerOnly,
+                watch: Bool = true) {
+        self.trust = trust
         self.controlLoop = controlLoop
         self.directories = directories
         self.watch = watch
@@ -124,7 +127,9 @@ public actor Server {
     /// Called with the plugin files that changed on disk: appeared, rewritten or removed.
     public func pluginFilesChanged(_ files: [String]) async {
         for file in files {
-            if fileExists(file) {
+            // Whatever has the name is installed or refused with its reason: a dangling link or
+            // a FIFO named `x.so` gets its "refused" line, not silence.
+            if nameExists(file) {
                 await install(file)
             } else {
                 await retire(file: file)
@@ -135,7 +140,7 @@ public actor Server {
 
     private func loadInitial(_ file: String) -> Plugin? {
         do throws(PluginRefusal) {
-            let plugin = try Plugin.load(file: file, copies: copies)
+            let plugin = try Plugin.load(file: file, copies: copies, trust: trust)
             if let existing = plugins[plugin.name] {
                 throw PluginRefusal(file: file, reason: .duplicateName(plugin.name, firstFile: existing.file))
             }
@@ -157,7 +162,7 @@ public actor Server {
         let kept = previous.map { "; version \($0.versionLabel) keeps serving" } ?? ""
         let plugin: Plugin
         do throws(PluginRefusal) {
-            plugin = try Plugin.load(file: file, copies: copies)
+            plugin = try Plugin.load(file: file, copies: copies, trust: trust)
             if let owner = plugins[plugin.name], owner.file != file {
                 throw PluginRefusal(file: file, reason: .duplicateName(plugin.name, firstFile: owner.file))
             }
@@ -324,9 +329,9 @@ public actor Server {
         return lines
     }
 
-    private func fileExists(_ path: String) -> Bool {
+    private func nameExists(_ path: String) -> Bool {
         var info = stat()
-        return stat(path, &info) == 0
+        return lstat(path, &info) == 0
     }
 }
 

@@ -32,6 +32,7 @@ struct CheckCommand: AsyncParsableCommand {
     @Option(help: "How long the client waits for the connection to end.")
     var seconds: Double = 5
 
+    @OptionGroup var trust: PluginTrustOptions
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -44,6 +45,7 @@ struct CheckCommand: AsyncParsableCommand {
     func run() async throws {
         logging.bootstrap()
         let logger = Logger(label: "cynic")
+        trust.warnIfUnsafe(logger)
         // A private copy, as the server loads every plugin.
         let copies: PluginCopies
         do {
@@ -54,7 +56,7 @@ struct CheckCommand: AsyncParsableCommand {
         defer { copies.removeAll() }
         let plugin: Plugin
         do {
-            plugin = try Plugin.load(file: file, copies: copies)
+            plugin = try Plugin.load(file: file, copies: copies, trust: trust.trust)
         } catch {
             throw failure("\(error)")
         }

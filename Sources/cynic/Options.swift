@@ -12,6 +12,8 @@ struct PluginOptions: ParsableArguments {
     @Option(name: .customLong("plugin-dir"), help: ArgumentHelp("A folder of plugins (*.so) to load; repeatable.", valueName: "DIR"))
     var directories: [String] = []
 
+    @OptionGroup var trust: PluginTrustOptions
+
     /// The default search path (see `PluginDirectory.defaultSearchPath`), then each --plugin-dir.
     var searchPath: [PluginDirectory] {
         let environment = ["HOME", "CYNIC_PLUGIN_PATH"].reduce(into: [String: String]()) { environment, name in
@@ -29,11 +31,27 @@ struct PluginOptions: ParsableArguments {
 
     /// Loads every plugin; each refused file is one warning line, and the rest still load.
     func loadCatalog(logger: Logger) throws -> PluginCatalog {
-        let catalog = try PluginCatalog.load(searchPath)
+        let catalog = try PluginCatalog.load(searchPath, trust: trust.trust)
         for refusal in catalog.refusals {
             logger.warning("\(refusal)")
         }
         return catalog
+    }
+}
+
+/// Whose plugin files are loaded: by default only files and folders nobody but this user (or
+/// root) owns or can write, since a plugin's code runs as this user.
+struct PluginTrustOptions: ParsableArguments {
+    @Flag(name: .customLong("allow-unsafe-plugins"),
+          help: "Also load plugin files and folders that other users own or can write (their code runs as you).")
+    var allowUnsafe = false
+
+    var trust: PluginTrust { allowUnsafe ? .anyone : .ownerOnly }
+
+    /// The line said at start when the check is off, so nobody runs that way unknowingly.
+    func warnIfUnsafe(_ logger: Logger) {
+        guard allowUnsafe else { return }
+        logger.warning("--allow-unsafe-plugins: plugin files and folders that other users own or can write are loaded, and their code runs as uid \(geteuid())")
     }
 }
 

@@ -13,7 +13,7 @@ struct PluginsCommand: ParsableCommand {
     func run() throws {
         let catalog: PluginCatalog
         do {
-            catalog = try PluginCatalog.load(plugins.searchPath)
+            catalog = try PluginCatalog.load(plugins.searchPath, trust: plugins.trust.trust)
         } catch {
             throw failure("\(error)")
         }

@@ -25,7 +25,8 @@ struct RunCommand: AsyncParsableCommand {
         let logger = Logger(label: "cynic")
         guard dumpConfig else {
             let source: Server.ServiceSource = configFile.map { .file($0) } ?? .pluginDefaults
-            try await Runner(directories: plugins.searchPath, logger: logger).run(source, logSink: sink.setting)
+            plugins.trust.warnIfUnsafe(logger)
+            try await Runner(directories: plugins.searchPath, logger: logger, trust: plugins.trust.trust).run(source, logSink: sink.setting)
             return
         }
         let catalog = try plugins.loadCatalog(logger: logger)

@@ -17,6 +17,8 @@ import Glibc
 struct Runner {
     let directories: [PluginDirectory]
     let logger: Logger
+    /// Whose plugin files are loaded (`--allow-unsafe-plugins`).
+    var trust: PluginTrust = .ownerOnly
 
     func run(_ source: Server.ServiceSource, logSink override: Configuration.LogSinkSetting?) async throws {
         let signals = Signals([(SIGINT, .stop), (SIGTERM, .stop), (SIGHUP, .reload)])
@@ -31,8 +33,11 @@ struct Runner {
         } catch {
             throw failure("cannot keep private copies of plugins in \(error)")
         }
+        if !copies.staleFoldersRemoved.isEmpty {
+            logger.info("removed \(copies.staleFoldersRemoved.count) plugin copy folder(s) left by cynic processes that are gone")
+        }
         let server = Server(directories: directories, source: source, group: group, controlLoop: control.next(),
-                            logger: logger, copies: copies)
+                            logger: logger, copies: copies, trust: trust)
         var sink: LogSink?
         defer { copies.removeAll() }
         do {

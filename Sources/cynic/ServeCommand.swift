@@ -57,7 +57,7 @@ struct ServeCommand: AsyncParsableCommand {
             address = .tcp(host: host, port: port)
         } else {
             // Only here is the plugin needed before the server loads it: for its default port.
-            let catalog = (try? PluginCatalog.load(plugins.searchPath)) ?? PluginCatalog()
+            let catalog = (try? PluginCatalog.load(plugins.searchPath, trust: plugins.trust.trust)) ?? PluginCatalog()
             guard let defaultPort = catalog.plugins[behaviour]?.defaultPort else {
                 throw failure(catalog.plugins[behaviour] == nil
                               ? "unknown behaviour '\(behaviour)' (see `cynic plugins`)"
@@ -81,7 +81,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let spec = ServiceSpec(name: behaviour, behaviour: behaviour, address: address, parameters: inputs,
                                shapers: shaperSpecs, seed: seed, origin: "cynic serve")
-        try await Runner(directories: plugins.searchPath, logger: logger)
+        plugins.trust.warnIfUnsafe(logger)
+        try await Runner(directories: plugins.searchPath, logger: logger, trust: plugins.trust.trust)
             .run(.fixed([spec]), logSink: logSinkPath.map { .path($0) } ?? .disabled)
     }
 }
