@@ -66,6 +66,21 @@ struct CLITests {
         #expect(lines.count == 1, "one line, got: \(result.standardError)")
     }
 
+    @Test("a FIFO or /dev/zero as the configuration file: one line saying what it is, exit 1, at once")
+    func configurationNotAFile() throws {
+        let folder = TemporaryFolder()
+        let fifo = folder.file("cynic.yaml")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        for (path, kind) in [(fifo, "a FIFO"), ("/dev/zero", "a character device")] {
+            let started = Date()
+            // A blocking open of the FIFO would hang until the timeout kills it (and throws).
+            let result = try runProgram(Paths.cynic, ["-c", path, "--no-log-sink"], timeout: 30)
+            #expect(result.status == 1, "\(result.output)")
+            #expect(result.standardError == "cynic: \(path): not a regular file (\(kind))\n", "\(result.output)")
+            #expect(Date().timeIntervalSince(started) < 20, "prompt, even on a loaded machine")
+        }
+    }
+
     @Test("a private folder others can write to is refused in one line naming it, before any plugin is loaded")
     func unsafePrivateFolder() throws {
         let runtime = TemporaryFolder()
