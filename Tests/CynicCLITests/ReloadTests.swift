@@ -135,6 +135,24 @@ struct AtomicReloadTests {
         #expect(rest.end == .endOfFile)
     }
 
+    @Test("new listen settings at the same port (zero-window's receive buffer): listened anew after the commit, on the same port")
+    func listenSettingsChange() throws {
+        let folder = TemporaryFolder()
+        let port = freePort()
+        func config(_ receiveBuffer: Int) -> String {
+            "services:\n  window:\n    behaviour: zero-window\n    port: \(port)\n    params: { receive_buffer: \(receiveBuffer) }\nlog_sink: { enabled: false }\n"
+        }
+        let file = try folder.write("cynic.yaml", config(4096))
+        let cynic = try CynicProcess(["-c", file])
+        _ = try cynic.waitForServices(1)
+        try folder.write("cynic.yaml", config(8192))
+        kill(cynic.process.processIdentifier, SIGHUP)
+        try cynic.waitFor("configuration reloaded from \(file)\n", inError: true)
+        #expect(cynic.standardError.contains("service window: behaviour zero-window, listening anew on 127.0.0.1:\(port) (its listen settings changed)"),
+                "\(cynic.standardError)")
+        _ = try SocketClient(port: port)
+    }
+
     @Test("listening beyond loopback: one warning naming the service, the address and why; on reload, for the new one only")
     func beyondLoopback() throws {
         let folder = TemporaryFolder()
