@@ -282,6 +282,8 @@ public actor Server {
                 ReloadPlan.Wanted(spec: spec, listen: setups[spec.name].map { ListenSettings($0.behaviour.listen) } ?? ListenSettings())
             })
         // Bound, not yet accepting: the old services serve on until every one of these is bound.
+        // The actor is re-entered at these awaits: a plugin swapped meanwhile is not in `setups`,
+        // so a service this reload changes starts on the generation current when it began.
         var bound: [String: Service] = [:]
         for case .listen(let spec) in plan.steps {
             do {
