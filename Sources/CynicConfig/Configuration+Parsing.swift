@@ -1,18 +1,10 @@
-import Foundation
 import CynicPlugins
 import Yams
 
 extension Configuration {
     /// Reads and parses a configuration file.
     public static func read(file: String) throws(ConfigurationError) -> Configuration {
-        let text: String
-        do {
-            text = try String(contentsOfFile: file, encoding: .utf8)
-        } catch {
-            throw ConfigurationError(file: file, line: nil, column: nil,
-                                     message: "cannot read the file: \((error as NSError).localizedDescription)")
-        }
-        return try parse(yaml: text, file: file)
+        try parse(yaml: try ConfigurationFile.text(of: file), file: file)
     }
 
     /// Parses a configuration file's text. `file` names it in errors.

@@ -53,6 +53,33 @@ enum SocketFile {
         }
     }
 
+    /// Binds a socket at `path` that only the current user can connect to, with no moment when
+    /// another could: the socket is bound inside a fresh 0700 folder beside `path` (the same file
+    /// system, so the rename below is atomic), made 0600, renamed into place, and the folder
+    /// removed. Binding at `path` itself would create the socket with the umask's mode (0777
+    /// under umask 000) until a chmod, and anyone connected meanwhile stays connected.
+    /// `bind` binds the socket at the path it is given.
+    static func bindOwnerOnly(at path: String, _ bind: (String) async throws -> any Channel) async throws -> any Channel {
+        let folder = path.lastIndex(of: "/").map { path[..<$0].isEmpty ? "/" : String(path[..<$0]) } ?? "."
+        var template = Array("\(folder)/.cynic-sink-XXXXXX".utf8CString)
+        guard mkdtemp(&template) != nil else { throw LogSinkError.systemCall("mkdtemp in", path: folder, errno: errno) }
+        let staging = String(cString: template)
+        defer { rmdir(staging) }
+        // mkdtemp asks for 0700, less what the umask takes; make it exactly that.
+        guard chmod(staging, 0o700) == 0 else { throw LogSinkError.systemCall("chmod", path: staging, errno: errno) }
+        let staged = staging + "/s"
+        let channel = try await bind(staged)
+        do {
+            guard chmod(staged, 0o600) == 0 else { throw LogSinkError.systemCall("chmod", path: staged, errno: errno) }
+            guard rename(staged, path) == 0 else { throw LogSinkError.systemCall("rename to \(path)", path: staged, errno: errno) }
+        } catch {
+            unlink(staged)
+            try? await channel.close()
+            throw error
+        }
+        return channel
+    }
+
     static func remove(at path: String) {
         _ = unlink(path)
     }

@@ -62,7 +62,7 @@ public final class LogSink: Sendable {
         self.onRecord = onRecord
     }
 
-    /// Binds the socket and starts accepting connections.
+    /// Binds the socket, mode 0600 whatever the umask, and starts accepting connections.
     ///
     /// A socket file left at `path` by a sink that is gone is removed first; anything else there (a
     /// regular file, a socket something still listens on) is refused with `LogSinkError`.
@@ -73,11 +73,13 @@ public final class LogSink: Sendable {
         }
         do {
             try await SocketFile.removeStale(at: path, group: group)
-            let server = try await ServerBootstrap(group: group)
-                .serverChannelOption(.backlog, value: 256)
-                .childChannelInitializer { [self] channel in accept(channel) }
-                .bind(unixDomainSocketPath: path)
-                .get()
+            let server = try await SocketFile.bindOwnerOnly(at: path) { [self] staged in
+                try await ServerBootstrap(group: group)
+                    .serverChannelOption(.backlog, value: 256)
+                    .childChannelInitializer { [self] channel in accept(channel) }
+                    .bind(unixDomainSocketPath: staged)
+                    .get()
+            }
             let socket = FileIdentity(path: path)
             state.withLockedValue { $0.phase = .running(server: server, socket: socket) }
             logger.debug("log sink: listening on \(path)")

@@ -96,7 +96,10 @@ public actor Server {
                 throw ServerError(message: error.description)
             }
         }
-        for service in started { add(service) }
+        for service in started {
+            add(service)
+            warnIfBeyondLoopback(service)
+        }
         if watch {
             do {
                 let executor = EventLoopTaskExecutor(controlLoop)
@@ -258,8 +261,10 @@ public actor Server {
         }
     }
 
-    /// SIGHUP: services added, removed or changed in the file take effect; the others keep
-    /// their listeners and connections. A file with any mistake is refused whole.
+    /// SIGHUP: the file is checked and every new listener bound before anything changes; then
+    /// services removed stop, changed ones take new connections on their new setup (open ones
+    /// finish on the old), new ones start accepting, unchanged ones are left alone. A file with
+    /// any mistake, or a listener that cannot bind, is refused whole: nothing changes.
     public func reloadConfiguration() async {
         guard case .file(let path) = source else {
             logger.info("no configuration file to reload")
@@ -273,28 +278,90 @@ public actor Server {
                 setups[spec.name] = try Service.makeSetup(spec, plugins: plugins)
             }
         } catch {
-            logger.error("configuration reload refused, the running services stay: \(error)")
+            logger.error("configuration reload refused, nothing changed: \(error)")
             return
         }
-        let wanted = Set(configuration.services.map(\.name))
-        for name in serviceOrder where !wanted.contains(name) {
-            await services.removeValue(forKey: name)?.stop()
-            logger.info("service \(name) removed")
-        }
-        serviceOrder.removeAll { !wanted.contains($0) }
-        for spec in configuration.services {
-            guard let setup = setups[spec.name] else { continue }  // unchanged
-            // Changed: the old listener goes, the new one binds (its connections finish).
-            await services.removeValue(forKey: spec.name)?.stop()
+        let plan = ReloadPlan(
+            running: runningServices.map { ReloadPlan.Running(spec: $0.spec, listen: $0.listenSettings) },
+            wanted: configuration.services.map { spec in
+                ReloadPlan.Wanted(spec: spec, listen: setups[spec.name].map { ListenSettings($0.behaviour.listen) } ?? ListenSettings())
+            })
+        // Bound, not yet accepting: the old services serve on until every one of these is bound.
+        // The actor is re-entered at these awaits: a plugin swapped meanwhile is not in `setups`,
+        // so a service this reload changes starts on the generation current when it began.
+        var bound: [String: Service] = [:]
+        for case .listen(let spec) in plan.steps {
             do {
-                let service = try await Service.start(spec, setup: setup, group: group, logger: logger)
-                add(service)
-                logger.info("service \(spec.name): behaviour \(spec.behaviour), listening on \(service.boundAddress)")
+                bound[spec.name] = try await Service.bindWithoutAccepting(spec, setup: setups[spec.name]!, group: group, logger: logger)
             } catch {
-                logger.error("\(error)")
+                for service in bound.values { await service.stop() }
+                logger.error("configuration reload refused, nothing changed: \(error)")
+                return
             }
         }
-        logger.info("configuration reloaded from \(path)")
+        await commit(plan, setups: setups, bound: bound, path: path)
+    }
+
+    /// Performs a checked plan whose new listeners are all bound.
+    private func commit(_ plan: ReloadPlan, setups: [String: ServiceSetup], bound: [String: Service], path: String) async {
+        var next: [String: Service] = [:]
+        for name in plan.removed {
+            await services[name]?.stop()
+            logger.info("service \(name) removed")
+        }
+        var rebinds: [(Service, ServiceSpec)] = []
+        for step in plan.steps {
+            switch step {
+            case .keep(let name):
+                next[name] = services[name]
+            case .handOver(let from, let spec):
+                let service = services[from]!
+                service.handOver(to: spec, setup: setups[spec.name]!)
+                next[spec.name] = service
+                let origin = from == spec.name ? "changed" : "taking over the listener of \(from)"
+                logger.info("service \(spec.name): behaviour \(spec.behaviour), listening on \(service.boundAddress) (\(origin); open connections finish as they started)")
+            case .rebind(let from, let spec):
+                let service = services[from]!
+                next[spec.name] = service
+                rebinds.append((service, spec))
+            case .listen(let spec):
+                let service = bound[spec.name]!
+                service.startAccepting()
+                next[spec.name] = service
+                logger.info("service \(spec.name): behaviour \(spec.behaviour), listening on \(service.boundAddress)")
+                warnIfBeyondLoopback(service)
+            }
+        }
+        services = next
+        serviceOrder = plan.steps.map { step in
+            switch step {
+            case .keep(let name): name
+            case .handOver(_, let spec), .rebind(_, let spec), .listen(let spec): spec.name
+            }
+        }
+        // Last, and the one part that can fail after the commit: see `Service.rebind`.
+        var failures: [String] = []
+        for (service, spec) in rebinds {
+            do {
+                try await service.rebind(to: spec, setup: setups[spec.name]!)
+                logger.info("service \(spec.name): behaviour \(spec.behaviour), listening anew on \(service.boundAddress) (its listen settings changed)")
+            } catch {
+                failures.append("\(error)")
+            }
+        }
+        if failures.isEmpty {
+            logger.info("configuration reloaded from \(path)")
+        } else {
+            logger.error("configuration reloaded from \(path), except: \(failures.joined(separator: "; "))")
+        }
+    }
+
+    /// One warning for a listener others can reach: a harness answering the whole network is
+    /// rarely what its user meant.
+    private func warnIfBeyondLoopback(_ service: Service) {
+        if let warning = service.boundAddress.beyondLoopbackWarning(for: "service '\(service.spec.name)'") {
+            logger.warning("\(warning)")
+        }
     }
 
     private func add(_ service: Service) {

@@ -29,11 +29,12 @@ public final class ServiceSetup: Sendable {
 ///
 /// The setup can be swapped while the service runs: each new connection takes the setup current
 /// when it is accepted and keeps it to its end, so a new plugin generation takes new connections
-/// while the old one finishes those it holds.
+/// while the old one finishes those it holds. A reloaded configuration can hand the listener
+/// over to a changed spec (even a renamed service) the same way.
 public final class Service: Sendable {
-    public let spec: ServiceSpec
     private let group: any EventLoopGroup
-    private let logger: Logger
+    /// Without the service's name: that comes from the current spec.
+    private let baseLogger: Logger
     private let connections = ConnectionCounter()
     /// Hears every event of every connection, when given (see `ConnectionEvent`).
     private let observer: ConnectionObserver?
@@ -46,8 +47,14 @@ public final class Service: Sendable {
     private struct State: @unchecked Sendable {
         // @unchecked: `listener` is a Channel (Sendable); BehaviourInstance is Sendable. The
         // struct only lives inside the Mutex.
+        var spec: ServiceSpec
+        /// The base logger with the spec's name: a new connection logs under the name it was
+        /// accepted with.
+        var logger: Logger
         var setup: ServiceSetup?
         var listener: (any Channel)?
+        /// How `listener` was made; nil without one.
+        var listen: ListenSettings?
         /// For a never-accepting service: our own connections that fill its accept queue.
         var queueFillers: AcceptQueueFiller?
         var boundAddress: ServiceAddress
@@ -74,7 +81,17 @@ public final class Service: Sendable {
     public static func start(_ spec: ServiceSpec, setup: ServiceSetup, group: any EventLoopGroup,
                              logger: Logger, observer: ConnectionObserver? = nil) async throws(ServiceError) -> Service {
         let service = Service(spec: spec, group: group, logger: logger, observer: observer)
-        try await service.listen(with: setup)
+        try await service.listen(with: setup, accepting: true)
+        return service
+    }
+
+    /// Binds the listener without accepting yet: a reload binds every new listener first and
+    /// starts them (`startAccepting()`) only once all are bound, or stops them, having changed
+    /// nothing. Until then the kernel queues connections; closing the listener resets them.
+    public static func bindWithoutAccepting(_ spec: ServiceSpec, setup: ServiceSetup, group: any EventLoopGroup,
+                                             logger: Logger) async throws(ServiceError) -> Service {
+        let service = Service(spec: spec, group: group, logger: logger, observer: nil)
+        try await service.listen(with: setup, accepting: false)
         return service
     }
 
@@ -116,15 +133,24 @@ public final class Service: Sendable {
     }
 
     private init(spec: ServiceSpec, group: any EventLoopGroup, logger: Logger, observer: ConnectionObserver?) {
-        self.spec = spec
         self.group = group
         self.observer = observer
-        var serviceLogger = logger
-        serviceLogger[metadataKey: "service"] = "\(spec.name)"
-        self.logger = serviceLogger
-        state = Mutex(State(setup: nil, listener: nil, boundAddress: spec.address))
+        baseLogger = logger
+        state = Mutex(State(spec: spec, logger: Self.logger(logger, for: spec), setup: nil, listener: nil,
+                            boundAddress: spec.address))
         draws = Mutex(spec.seed ?? UInt64.random(in: .min ... .max))
     }
+
+    private static func logger(_ base: Logger, for spec: ServiceSpec) -> Logger {
+        var logger = base
+        logger[metadataKey: "service"] = "\(spec.name)"
+        return logger
+    }
+
+    /// What the service runs now; a reload can hand the service over to another spec.
+    public var spec: ServiceSpec { state.withLock { $0.spec } }
+    /// How the listener was made; nil while not listening.
+    public var listenSettings: ListenSettings? { state.withLock { $0.listen } }
 
     /// The address bound: with port 0 the kernel picks one, and a service that listens again
     /// after a pause takes the same one.
@@ -144,6 +170,51 @@ public final class Service: Sendable {
             let old = state.setup
             state.setup = setup
             return old
+        }
+    }
+
+    /// A reload's change on the same listener: new connections get `spec` and `setup` from now
+    /// on (a new seed restarts the draws); open connections finish on the setup they started with.
+    public func handOver(to spec: ServiceSpec, setup: ServiceSetup) {
+        let reseed = state.withLock { state in
+            defer {
+                state.spec = spec
+                state.logger = Self.logger(baseLogger, for: spec)
+                state.setup = setup
+            }
+            return state.spec.seed != spec.seed
+        }
+        if reseed { draws.withLock { $0 = spec.seed ?? UInt64.random(in: .min ... .max) } }
+    }
+
+    /// Accepts connections on a listener bound by `bindWithoutAccepting(_:setup:group:logger:)`.
+    public func startAccepting() {
+        let listener = state.withLock { $0.listen?.neverAccept == false ? $0.listener : nil }
+        listener?.setOption(.autoRead, value: true).whenFailure { [baseLogger] error in
+            baseLogger.error("cannot start accepting: \(error)")
+        }
+    }
+
+    /// A reload's change that needs a new listener at the same address (its listen settings
+    /// change): a socket cannot be listening twice on one address, so the old listener closes
+    /// first, and connections that arrive until the new one is bound are refused. If the new one
+    /// cannot bind, the old spec and setup listen again as before, and the error says so; if even
+    /// that fails the service is left not listening and the error says that.
+    public func rebind(to spec: ServiceSpec, setup: ServiceSetup) async throws(ServiceError) {
+        let (oldSpec, oldSetup) = state.withLock { ($0.spec, $0.setup) }
+        await suspend()
+        handOver(to: spec, setup: setup)
+        do {
+            try await listen(with: setup, accepting: true)
+        } catch {
+            guard let oldSetup else { throw error }
+            handOver(to: oldSpec, setup: oldSetup)
+            do {
+                try await listen(with: oldSetup, accepting: true)
+            } catch let again {
+                throw ServiceError(spec, "\(error.reason); nor could it listen again as before: \(again.reason); not listening")
+            }
+            throw ServiceError(spec, "\(error.reason); it listens as before")
         }
     }
 
@@ -168,6 +239,7 @@ public final class Service: Sendable {
         let listener = state.withLock { state in
             state.setup = nil
             state.queueFillers = nil
+            state.listen = nil
             defer { state.listener = nil }
             return state.listener
         }
@@ -180,7 +252,7 @@ public final class Service: Sendable {
             swap(to: setup)
             return
         }
-        try await listen(with: setup)
+        try await listen(with: setup, accepting: true)
     }
 
     /// Stops accepting. Connections already open go on until they end.
@@ -188,34 +260,36 @@ public final class Service: Sendable {
         await suspend()
     }
 
-    private func listen(with setup: ServiceSetup) async throws(ServiceError) {
+    private func listen(with setup: ServiceSetup, accepting: Bool) async throws(ServiceError) {
         swap(to: setup)
         let address = boundAddress
+        let settings = ListenSettings(setup.behaviour.listen)
         let channel: any Channel
         do {
-            channel = try await bind(address, listen: setup.behaviour.listen)
+            channel = try await bind(address, listen: settings, accepting: accepting)
         } catch {
             state.withLock { $0.setup = nil }
             throw ServiceError(spec, "cannot listen on \(address): \(Self.describe(error))")
         }
         state.withLock { state in
             state.listener = channel
+            state.listen = settings
             if case .tcp(let host, _) = address {
                 state.boundAddress = .tcp(host: host, port: channel.localAddress?.port ?? 0)
             }
         }
     }
 
-    private func bind(_ address: ServiceAddress, listen: cynic_listen?) async throws -> any Channel {
-        let backlog = listen.map { $0.backlog > 0 ? $0.backlog : 1024 } ?? 1024
+    private func bind(_ address: ServiceAddress, listen: ListenSettings, accepting: Bool) async throws -> any Channel {
         var bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: backlog)
+            .serverChannelOption(.backlog, value: listen.backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-        if let receiveBuffer = listen?.receive_buffer, receiveBuffer > 0 {
+        if listen.receiveBuffer > 0 {
             // Set on the listener, so an accepted socket has it before its first window is sent.
-            bootstrap = bootstrap.serverChannelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBuffer))
+            bootstrap = bootstrap.serverChannelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(listen.receiveBuffer))
         }
-        if listen?.never_accept == true {
+        // A never-accepting listener never reads; one bound ahead of a reload's commit waits for it.
+        if listen.neverAccept || !accepting {
             bootstrap = bootstrap.serverChannelOption(.autoRead, value: false)
         }
         bootstrap = bootstrap
@@ -236,7 +310,8 @@ public final class Service: Sendable {
                         try handlers.addHandler(RawInput())
                     }
                     let number = self.observer == nil ? 0 : self.connectionNumbers.add(1, ordering: .relaxed).newValue
-                    try handlers.addHandler(ConnectionDriver(instance: instance, shapers: self.drawShapers(of: setup), logger: self.logger,
+                    let logger = self.state.withLock { $0.logger }
+                    try handlers.addHandler(ConnectionDriver(instance: instance, shapers: self.drawShapers(of: setup), logger: logger,
                                                              connections: self.connections, observer: self.observer, number: number))
                 }
             }
@@ -247,7 +322,7 @@ public final class Service: Sendable {
         case .unix(let path):
             channel = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
         }
-        if listen?.never_accept == true, let bound = channel.localAddress {
+        if listen.neverAccept, let bound = channel.localAddress {
             state.withLock { $0.queueFillers = AcceptQueueFiller.fill(bound) }
         }
         return channel
@@ -264,9 +339,12 @@ public final class Service: Sendable {
 /// A service that cannot start, said in one line.
 public struct ServiceError: Error, Sendable, CustomStringConvertible {
     public let message: String
+    /// What is wrong, without the origin and the service's name.
+    public let reason: String
 
     init(_ spec: ServiceSpec, _ reason: String, origin: String? = nil) {
         message = "\(origin ?? spec.origin): service '\(spec.name)': \(reason)"
+        self.reason = reason
     }
 
     public var description: String { message }

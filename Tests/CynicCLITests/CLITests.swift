@@ -66,6 +66,37 @@ struct CLITests {
         #expect(lines.count == 1, "one line, got: \(result.standardError)")
     }
 
+    @Test("a FIFO or /dev/zero as the configuration file: one line saying what it is, exit 1, at once")
+    func configurationNotAFile() throws {
+        let folder = TemporaryFolder()
+        let fifo = folder.file("cynic.yaml")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        for (path, kind) in [(fifo, "a FIFO"), ("/dev/zero", "a character device")] {
+            let started = Date()
+            // A blocking open of the FIFO would hang until the timeout kills it (and throws).
+            let result = try runProgram(Paths.cynic, ["-c", path, "--no-log-sink"], timeout: 30)
+            #expect(result.status == 1, "\(result.output)")
+            #expect(result.standardError == "cynic: \(path): not a regular file (\(kind))\n", "\(result.output)")
+            #expect(Date().timeIntervalSince(started) < 20, "prompt, even on a loaded machine")
+        }
+    }
+
+    @Test("under umask 000 the log-sink socket at a chosen path is 0600, and no staging folder is left beside it")
+    func logSinkSocketMode() throws {
+        let folder = TemporaryFolder()
+        let socketPath = folder.file("log.sock")
+        let config = try folder.write("cynic.yaml", "services:\n  r:\n    behaviour: random\n    port: 0\nlog_sink:\n  path: \(socketPath)\n")
+        let cynic = try CynicProcess(["-c", "umask 000 && exec \"$0\" -c \"$1\"", Paths.cynic, config], executable: "/bin/sh")
+        try cynic.waitFor("log sink listening on unix:\(socketPath)")
+        var info = stat()
+        #expect(lstat(socketPath, &info) == 0)
+        #expect(info.st_mode & S_IFMT == S_IFSOCK)
+        #expect(info.st_mode & 0o777 == 0o600, "mode \(String(info.st_mode & 0o777, radix: 8))")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted() == ["cynic.yaml", "log.sock"])
+        let client = try SocketClient(unixPath: socketPath)
+        #expect(client.send("x") == 0, "still reachable by its owner")
+    }
+
     @Test("a private folder others can write to is refused in one line naming it, before any plugin is loaded")
     func unsafePrivateFolder() throws {
         let runtime = TemporaryFolder()

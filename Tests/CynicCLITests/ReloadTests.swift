@@ -28,7 +28,7 @@ struct ReloadTests {
         // A mistake: refused whole, the running set stays.
         try folder.write("cynic.yaml", "services:\n  moving:\n    port: nope\n")
         kill(cynic.process.processIdentifier, SIGHUP)
-        try cynic.waitFor("configuration reload refused, the running services stay", inError: true)
+        try cynic.waitFor("configuration reload refused, nothing changed: ", inError: true)
         #expect(try SocketClient(port: first).receiveAll().bytes.count == 3)
 
         try folder.write("cynic.yaml", """
@@ -52,6 +52,156 @@ struct ReloadTests {
         #expect(held.send("still there") == 0)
         #expect(!cynic.standardError.contains("service steady"), "steady was never touched")
     }
+}
+
+@Suite("Reloading is all or nothing")
+struct AtomicReloadTests {
+    static func file(removed: Bool, length: Int, busyPort: Int?, gonePort: Int, tunedPort: Int) -> String {
+        var text = "services:\n"
+        if !removed { text += "  gone:\n    behaviour: random\n    port: \(gonePort)\n    params: { length: 2 }\n" }
+        text += "  tuned:\n    behaviour: random\n    port: \(tunedPort)\n    params: { length: \(length) }\n"
+        if let busyPort { text += "  new-api:\n    behaviour: random\n    port: \(busyPort)\n    params: { length: 7 }\n" }
+        return text + "log_sink: { enabled: false }\n"
+    }
+
+    @Test("a new service on a busy port refuses the whole reload: nothing changes; the same file once the port is free applies all of it")
+    func busyPort() throws {
+        let folder = TemporaryFolder()
+        let (gonePort, tunedPort) = (freePort(), freePort())
+        let file = try folder.write("cynic.yaml", Self.file(removed: false, length: 3, busyPort: nil, gonePort: gonePort, tunedPort: tunedPort))
+        let cynic = try CynicProcess(["-c", file])
+        _ = try cynic.waitForServices(2)
+
+        var holder: ListeningSocket? = try ListeningSocket()
+        let busyPort = holder!.port
+        try folder.write("cynic.yaml", Self.file(removed: true, length: 5, busyPort: busyPort, gonePort: gonePort, tunedPort: tunedPort))
+        kill(cynic.process.processIdentifier, SIGHUP)
+        try cynic.waitFor("configuration reload refused, nothing changed: \(file):", inError: true)
+        #expect(cynic.standardError.contains("service 'new-api': cannot listen on 127.0.0.1:\(busyPort): address already in use"),
+                "\(cynic.standardError)")
+        #expect(!cynic.standardError.contains("configuration reloaded"))
+        #expect(!cynic.standardError.contains("removed"))
+        #expect(try SocketClient(port: gonePort).receiveAll().bytes.count == 2, "the removed service still answers")
+        #expect(try SocketClient(port: tunedPort).receiveAll().bytes.count == 3, "the changed one as before")
+
+        holder = nil
+        kill(cynic.process.processIdentifier, SIGHUP)
+        try cynic.waitFor("configuration reloaded from \(file)", inError: true)
+        #expect(throws: SocketClient.ConnectFailed.self) { try SocketClient(port: gonePort) }
+        #expect(try SocketClient(port: tunedPort).receiveAll().bytes.count == 5)
+        #expect(try SocketClient(port: busyPort).receiveAll().bytes.count == 7)
+        #expect(cynic.standardError.contains("service tuned: behaviour random, listening on 127.0.0.1:\(tunedPort) (changed;"),
+                "\(cynic.standardError)")
+    }
+
+    @Test("a changed parameter on the same port: no 'address in use', new connections get it, an open one finishes on the old setup")
+    func changedOnSamePort() throws {
+        let folder = TemporaryFolder()
+        let port = freePort()
+        let body = try folder.write("body.txt", "0123456789")
+        func config(_ contentType: String) -> String {
+            """
+            services:
+              slow:
+                behaviour: http-slow
+                port: \(port)
+                params: { interval_ms: 150, body_file: \(body), content_type: \(contentType) }
+            log_sink: { enabled: false }
+            """
+        }
+        let file = try folder.write("cynic.yaml", config("text/old"))
+        let cynic = try CynicProcess(["-c", file])
+        _ = try cynic.waitForServices(1)
+        let open = try SocketClient(port: port)
+        open.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        guard case .bytes(let head) = open.receive() else { Issue.record("no response head"); return }
+        #expect(String(decoding: head, as: UTF8.self).contains("text/old"))
+
+        try folder.write("cynic.yaml", config("text/new"))
+        kill(cynic.process.processIdentifier, SIGHUP)
+        try cynic.waitFor("configuration reloaded", inError: true)
+        #expect(!cynic.standardError.contains("address already in use"), "\(cynic.standardError)")
+        #expect(cynic.standardError.contains("service slow: behaviour http-slow, listening on 127.0.0.1:\(port) (changed;"),
+                "the listener was handed over, not closed and bound again: \(cynic.standardError)")
+        let fresh = try SocketClient(port: port)
+        fresh.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        guard case .bytes(let freshHead) = fresh.receive() else { Issue.record("no response head"); return }
+        #expect(String(decoding: freshHead, as: UTF8.self).contains("text/new"))
+
+        // The open connection ends its body as it began: every byte, then EOF.
+        let rest = open.receiveAll(timeout: 20)
+        let whole = String(decoding: head + rest.bytes, as: UTF8.self)
+        #expect(whole.hasSuffix("\r\n\r\n0123456789"), "\(whole)")
+        #expect(rest.end == .endOfFile)
+    }
+
+    @Test("new listen settings at the same port (zero-window's receive buffer): listened anew after the commit, on the same port")
+    func listenSettingsChange() throws {
+        let folder = TemporaryFolder()
+        let port = freePort()
+        func config(_ receiveBuffer: Int) -> String {
+            "services:\n  window:\n    behaviour: zero-window\n    port: \(port)\n    params: { receive_buffer: \(receiveBuffer) }\nlog_sink: { enabled: false }\n"
+        }
+        let file = try folder.write("cynic.yaml", config(4096))
+        let cynic = try CynicProcess(["-c", file])
+        _ = try cynic.waitForServices(1)
+        try folder.write("cynic.yaml", config(8192))
+        kill(cynic.process.processIdentifier, SIGHUP)
+        try cynic.waitFor("configuration reloaded from \(file)\n", inError: true)
+        #expect(cynic.standardError.contains("service window: behaviour zero-window, listening anew on 127.0.0.1:\(port) (its listen settings changed)"),
+                "\(cynic.standardError)")
+        _ = try SocketClient(port: port)
+    }
+
+    @Test("listening beyond loopback: one warning naming the service, the address and why; on reload, for the new one only")
+    func beyondLoopback() throws {
+        let folder = TemporaryFolder()
+        let one = "services:\n  open:\n    behaviour: random\n    host: 0.0.0.0\n    port: 0\n  local:\n    behaviour: random\n    port: 0\nlog_sink: { enabled: false }\n"
+        let file = try folder.write("cynic.yaml", one)
+        let cynic = try CynicProcess(["-c", file])
+        let ports = try cynic.waitForServices(2)
+        let openPort = try #require(ports["open"])
+        try cynic.waitFor("beyond loopback", inError: true)
+        #expect(cynic.standardError.contains("service 'open' listens on 0.0.0.0:\(openPort), beyond loopback: any host that can reach this machine can connect to it"),
+                "\(cynic.standardError)")
+        #expect(try SocketClient(port: openPort).receiveAll().bytes.count == 7, "reached on 127.0.0.1")
+
+        try folder.write("cynic.yaml", one.replacingOccurrences(of: "log_sink", with: "  wide:\n    behaviour: random\n    host: \"::\"\n    port: 0\nlog_sink"))
+        kill(cynic.process.processIdentifier, SIGHUP)
+        try cynic.waitFor("configuration reloaded", inError: true)
+        let warnings = cynic.standardError.split(separator: "\n").filter { $0.contains("beyond loopback") }
+        #expect(warnings.count == 2, "\(warnings)")
+        #expect(warnings.last?.contains("service 'wide' listens on [::]:") == true, "\(warnings)")
+        #expect(!cynic.standardError.contains("service 'local' listens"))
+    }
+}
+
+/// A plain listening socket on 127.0.0.1, holding a port as another program would.
+private final class ListeningSocket {
+    struct Failed: Error { let errno: Int32 }
+    let fd: Int32
+    let port: Int
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && listen(fd, 8) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        guard bound else {
+            close(fd)
+            throw Failed(errno: errno)
+        }
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { close(fd) }
 }
 
 @Suite("Hot swap from the command line")
