@@ -160,3 +160,13 @@ public final class CallbackRegistry: Sendable {
 extension String {
     fileprivate var trimmingNewline: String { hasSuffix("\n") ? String(dropLast()) : self }
 }
+
+extension CallbackRegistry {
+    /// Every plugin call under way now, one phrase each ("conn_open of plugin 'x' (service y) on
+    /// thread NIO-ELT-0-#1"): what the forced exit names when no watchdog timed them.
+    public func runningCalls() -> [String] {
+        allSlots.compactMap { slot in
+            RunningCall(word: slot.sample().running).map { "\(describe($0)) on thread \(slot.threadName)" }
+        }.sorted()
+    }
+}
