@@ -1,4 +1,3 @@
-import CynicPlugins
 import CynicRuntime
 import Dispatch
 import Foundation
@@ -12,18 +11,20 @@ import Glibc
 /// no event loop, no actor and no Swift task can hold up.
 ///
 /// Armed when stopping starts, it waits on a thread of its own until the deadline, then says
-/// which plugin code was still running, removes the private copies of plugins and calls `_exit`.
+/// which plugin code was still running, removes the files cynic leaves while it runs (the private
+/// copies of plugins, the status socket) and calls `_exit`.
 /// A second stop signal takes the same way out at once.
 final class ForcedExit: Sendable {
     private let watchdog: CallbackWatchdog?
-    private let copies: PluginCopies
+    /// Removes what a normal exit removes: files only, nothing that waits for an event loop.
+    private let removeFiles: @Sendable () -> Void
     private let disarmed = DispatchSemaphore(value: 0)
     /// Once one way out is taken (the deadline, a second signal), the other does nothing.
     private let exiting = Atomic<Bool>(false)
 
-    init(watchdog: CallbackWatchdog?, copies: PluginCopies) {
+    init(watchdog: CallbackWatchdog?, removeFiles: @escaping @Sendable () -> Void) {
         self.watchdog = watchdog
-        self.copies = copies
+        self.removeFiles = removeFiles
     }
 
     /// Exits with status 1 in `seconds` unless disarmed first.
@@ -49,7 +50,7 @@ final class ForcedExit: Sendable {
         let line = running.isEmpty
             ? "cynic: \(reason); exiting\n"
             : "cynic: \(reason); exiting without waiting for plugin code still running: \(running.joined(separator: "; "))\n"
-        copies.removeAll()
+        removeFiles()
         fflush(nil)  // what was printed so far, then the line straight to the descriptor
         _ = line.withCString { write(2, $0, strlen($0)) }
         _exit(running.isEmpty ? status : 1)

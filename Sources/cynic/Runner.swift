@@ -38,7 +38,11 @@ struct Runner {
         }
         let watchdog = shutdown.slowCallbackThreshold.map { CallbackWatchdog(threshold: $0, logger: logger) }
         defer { watchdog?.stop() }
-        let forcedExit = ForcedExit(watchdog: watchdog, copies: copies)
+        let statusSocket = try? StatusEndpoint.path(in: privateDirectory())
+        let forcedExit = ForcedExit(watchdog: watchdog) {
+            copies.removeAll()
+            if let statusSocket { unlink(statusSocket) }
+        }
         let signals = Signals([(SIGINT, .stop), (SIGTERM, .stop), (SIGHUP, .reload)]) { signalName in
             forcedExit.exitNow("second \(signalName)", status: 0)
         }
