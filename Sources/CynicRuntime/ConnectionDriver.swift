@@ -84,6 +84,11 @@ final class ConnectionDriver: ChannelInboundHandler {
     private var ended = false
     private var readingStopped = false
     private var peerClosed = false
+    /// Where this connection's thread tells the watchdog which plugin call runs: found once, when
+    /// the connection becomes active on its event loop.
+    private var callbackSlot: CallbackSlot?
+    /// The watchdog's labels of the behaviour (at 0) and of each shaper (at its position + 1).
+    private let callbackLabels: [UInt32]
     /// HTTP requests waiting until the answer to the previous one is done.
     private var pendingRequests: Deque<CollectedRequest> = []
 
@@ -100,13 +105,19 @@ final class ConnectionDriver: ChannelInboundHandler {
          observer: ConnectionObserver? = nil, number: Int = 0) {
         self.instance = instance
         self.callbacks = instance.plugin.descriptor
-        self.stages = shapers.compactMap { shaper in
+        let stages = shapers.compactMap { shaper in
             shaper.plugin.shaper.map { ShaperStage(instance: shaper, callbacks: $0, state: nil) }
         }
+        self.stages = stages
         self.logger = logger
         self.connections = connections
         self.observer = observer
         self.number = number
+        // The service's logger carries its name (Service sets it); a driver made elsewhere has none.
+        let service = logger[metadataKey: "service"].map { "\($0)" } ?? "none"
+        callbackLabels = ([instance] + stages.map(\.instance)).map {
+            CallbackRegistry.shared.label(plugin: $0.plugin.name, service: service)
+        }
         handles = (0...stages.count).map { ConnectionHandle(driver: self, position: $0) }
     }
 
@@ -132,11 +143,14 @@ final class ConnectionDriver: ChannelInboundHandler {
         instance.plugin.connections.opened()
         logger.debug("connection opened")
         report(.opened(peer: context.remoteAddress.map(Self.describe)))
-        callPlugin {
+        callbackSlot = CallbackRegistry.shared.slotForCurrentThread()
+        callPlugin(.connOpen) {
             // Shapers first: what they queue on open (a latency's wait) comes before anything.
             for index in stages.indices {
+                markRunning(.shaperConnOpen, at: index + 1)
                 stages[index].state = stages[index].callbacks.conn_open?(stages[index].instance.pointer, handles[index + 1].pointer)
             }
+            markRunning(.connOpen, at: 0)
             state = callbacks.conn_open(instance.pointer, conn)
         }
     }
@@ -156,7 +170,7 @@ final class ConnectionDriver: ChannelInboundHandler {
         case .bytes(var buffer):
             guard let onData = callbacks.conn_data else { return }
             let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
-            callPlugin { bytes.withUnsafeBufferPointer { onData(state, conn, $0.baseAddress, $0.count) } }
+            callPlugin(.connData) { bytes.withUnsafeBufferPointer { onData(state, conn, $0.baseAddress, $0.count) } }
         case .request(let request):
             pendingRequests.append(request)
             if pendingRequests.count >= Self.maxPendingRequests { setAutoRead(false) }
@@ -182,7 +196,7 @@ final class ConnectionDriver: ChannelInboundHandler {
         peerClosed = true
         report(.peerClosed)
         if let onPeerClosed = callbacks.conn_peer_closed {
-            callPlugin { onPeerClosed(state, conn) }
+            callPlugin(.connPeerClosed) { onPeerClosed(state, conn) }
         } else if isIdle {
             _ = enqueue(.close)
             pump()
@@ -267,7 +281,7 @@ final class ConnectionDriver: ChannelInboundHandler {
         timers[id] = context.eventLoop.assumeIsolated().scheduleTask(in: delay) {
             self.timers[id] = nil
             guard !self.ended else { return }
-            self.callPlugin {
+            self.callPlugin(position == 0 ? .connTimer : .shaperTimer, at: position) {
                 if position == 0 {
                     self.callbacks.conn_timer?(self.state, self.conn, tag)
                 } else {
@@ -317,12 +331,23 @@ final class ConnectionDriver: ChannelInboundHandler {
 
     // MARK: Running the queue
 
-    /// Calls into the plugin, then performs what it queued. Host functions check the depth.
-    private func callPlugin(_ body: () -> Void) {
+    /// Calls into the plugin, then performs what it queued. Host functions check the depth; the
+    /// watchdog hears of outermost calls only (a shaper's send inside a behaviour's conn_data is
+    /// part of the conn_data).
+    private func callPlugin(_ callback: PluginCallback, at position: Int = 0, _ body: () -> Void) {
+        let outermost = callbackDepth == 0
+        if outermost { markRunning(callback, at: position) }
         callbackDepth += 1
         body()
         callbackDepth -= 1
+        if outermost { callbackSlot?.leave() }
         if callbackDepth == 0 { pump() }
+    }
+
+    /// Tells the watchdog that `callback` of the plugin at `position` starts now.
+    @inline(__always)
+    private func markRunning(_ callback: PluginCallback, at position: Int) {
+        callbackSlot?.enter(RunningCall(label: callbackLabels[position], callback: callback))
     }
 
     private var isIdle: Bool { actions.isEmpty && !actionInProgress && !ended && callbackDepth == 0 }
@@ -400,8 +425,11 @@ final class ConnectionDriver: ChannelInboundHandler {
             setAutoRead(false)
         case .then(let tag):
             guard let onResume = callbacks.conn_resume else { return }
+            // Performed by the pump, never inside another callback: an outermost call.
             callbackDepth += 1
+            markRunning(.connResume, at: 0)
             onResume(state, conn, tag)
+            callbackSlot?.leave()
             callbackDepth -= 1
         }
     }
@@ -409,7 +437,7 @@ final class ConnectionDriver: ChannelInboundHandler {
     private func deliverNextRequest() {
         guard let request = pendingRequests.popFirst(), let onRequest = callbacks.conn_request else { return }
         if pendingRequests.count < Self.maxPendingRequests, !readingStopped { setAutoRead(true) }
-        callPlugin { request.withCRequest { onRequest(state, conn, $0) } }
+        callPlugin(.connRequest) { request.withCRequest { onRequest(state, conn, $0) } }
     }
 
     private func setAutoRead(_ on: Bool) {
@@ -430,9 +458,14 @@ final class ConnectionDriver: ChannelInboundHandler {
         scheduledWait = nil
         for timer in timers.values { timer.cancel() }
         timers.removeAll()
+        markRunning(.connEnd, at: 0)
         callbacks.conn_end?(state, conn)
         state = nil
-        for stage in stages { stage.callbacks.conn_end?(stage.state) }
+        for (index, stage) in stages.enumerated() {
+            markRunning(.shaperConnEnd, at: index + 1)
+            stage.callbacks.conn_end?(stage.state)
+        }
+        callbackSlot?.leave()
         // A plugin that kept a handle past conn_end gets CYNIC_ERR_CLOSED, not a dangling driver.
         for handle in handles { handle.driver = nil }
         connections.closed()

@@ -119,7 +119,11 @@ public actor Server {
     public func stop() async {
         watcher?.stop()
         watcher = nil
-        for service in services.values { await service.stop() }
+        // All at once: a listener on an event loop a plugin has wedged never finishes closing, and
+        // must not keep the others accepting.
+        await withTaskGroup(of: Void.self) { group in
+            for service in services.values { group.addTask { await service.stop() } }
+        }
     }
 
     /// The services, in configuration order.

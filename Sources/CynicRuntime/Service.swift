@@ -126,6 +126,11 @@ public final class Service: Sendable {
                                  spec: ServiceSpec) throws(ServiceError) -> BehaviourInstance {
         do {
             let values = try plugin.parameters.resolve(parameters, behaviour: plugin.name)
+            // The plugin's create and configure run here, on the control thread: watched too.
+            let slot = CallbackRegistry.shared.slotForCurrentThread()
+            slot.enter(RunningCall(label: CallbackRegistry.shared.label(plugin: plugin.name, service: spec.name),
+                                   callback: .createAndConfigure))
+            defer { slot.leave() }
             return try BehaviourInstance(plugin: plugin, values: values, host: HostTable.pointer)
         } catch {
             throw ServiceError(spec, error.message, origin: error.origin)

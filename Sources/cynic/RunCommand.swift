@@ -18,6 +18,7 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var sink: LogSinkOptions
     @OptionGroup var plugins: PluginOptions
+    @OptionGroup var shutdown: ShutdownOptions
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
@@ -26,7 +27,8 @@ struct RunCommand: AsyncParsableCommand {
         guard dumpConfig else {
             let source: Server.ServiceSource = configFile.map { .file($0) } ?? .pluginDefaults
             plugins.trust.warnIfUnsafe(logger)
-            try await Runner(directories: plugins.searchPath, logger: logger, trust: plugins.trust.trust).run(source, logSink: sink.setting)
+            try await Runner(directories: plugins.searchPath, shutdown: shutdown, logger: logger, trust: plugins.trust.trust)
+                .run(source, logSink: sink.setting)
             return
         }
         let catalog = try plugins.loadCatalog(logger: logger)

@@ -7,6 +7,7 @@ import Dispatch
 import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,12 +17,16 @@ import Glibc
 /// configuration file.
 struct Runner {
     let directories: [PluginDirectory]
+    let shutdown: ShutdownOptions
     let logger: Logger
     /// Whose plugin files are loaded (`--allow-unsafe-plugins`).
     var trust: PluginTrust = .ownerOnly
 
+    /// How long after the drain bound stopping may still take before cynic exits anyway: closing
+    /// what is left takes milliseconds, unless an event loop is wedged in plugin code.
+    static let forcedExitGrace: Duration = .seconds(2)
+
     func run(_ source: Server.ServiceSource, logSink override: Configuration.LogSinkSetting?) async throws {
-        let signals = Signals([(SIGINT, .stop), (SIGTERM, .stop), (SIGHUP, .reload)])
         if let raised = raiseOpenFileLimit() {
             logger.debug("open-file limit raised from \(raised.before) to \(raised.after)")
         }
@@ -35,6 +40,16 @@ struct Runner {
         }
         if !copies.staleFoldersRemoved.isEmpty {
             logger.info("removed \(copies.staleFoldersRemoved.count) plugin copy folder(s) left by cynic processes that are gone")
+        }
+        let watchdog = shutdown.slowCallbackThreshold.map { CallbackWatchdog(threshold: $0, logger: logger) }
+        defer { watchdog?.stop() }
+        let statusSocket = try? StatusEndpoint.path(in: privateDirectory())
+        let forcedExit = ForcedExit(watchdog: watchdog) {
+            copies.removeAll()
+            if let statusSocket { unlink(statusSocket) }
+        }
+        let signals = Signals([(SIGINT, .stop), (SIGTERM, .stop), (SIGHUP, .reload)]) { signalName in
+            forcedExit.exitNow("second \(signalName)", status: 0)
         }
         let server = Server(directories: directories, source: source, group: group, controlLoop: control.next(),
                             logger: logger, copies: copies, trust: trust)
@@ -65,12 +80,33 @@ struct Runner {
                 break
             }
         }
-        logger.info("stopping")
-        await status?.stop()
+        // From here on nothing may wait for plugin code: the forced exit ends the process at the
+        // deadline whatever the event loops are doing.
+        forcedExit.arm(after: shutdown.drain + Self.forcedExitGrace)
+        logger.info("stopping: no new connections; open ones have \(shutdown.drainSeconds) s to end (a second SIGTERM or SIGINT exits at once)")
+        let services = await server.runningServices
         await server.stop()
+        await status?.stop()
+        await drain(services)
         try? await sink?.stop()
+        // Closes every channel still open: their plugins hear conn_end.
         try? await group.shutdownGracefully()
         try? await control.shutdownGracefully()
+        forcedExit.disarm()
+    }
+
+    /// Waits until the connections of `services` have ended, for at most the drain bound.
+    private func drain(_ services: [Service]) async {
+        let clock = ContinuousClock()
+        let deadline = clock.now + shutdown.drain
+        var open = services.reduce(0) { $0 + $1.openConnections }
+        while open > 0, clock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+            open = services.reduce(0) { $0 + $1.openConnections }
+        }
+        if open > 0 {
+            logger.info("closing \(open) connection(s) still open after \(shutdown.drainSeconds) s")
+        }
     }
 
     /// `cynic plugins` asks a running cynic what it serves through this socket. Without it
@@ -107,6 +143,9 @@ struct CynicError: Error, CustomStringConvertible {
 }
 
 /// Signals, as an awaitable stream of what they ask for.
+///
+/// A second stop signal does not join the stream: it calls `onSecondStop` at once, on Dispatch's
+/// thread, since the first one may be waiting on something that never ends (a wedged event loop).
 final class Signals: @unchecked Sendable {
     // @unchecked: `sources` is immutable and only kept alive here; the stream is Sendable.
     enum Event: Sendable { case stop, reload }
@@ -114,17 +153,31 @@ final class Signals: @unchecked Sendable {
     private let sources: [any DispatchSourceSignal]
     let events: AsyncStream<Event>
 
-    init(_ handled: [(Int32, Event)]) {
+    init(_ handled: [(Int32, Event)], onSecondStop: @escaping @Sendable (_ signalName: String) -> Void) {
         let (stream, continuation) = AsyncStream.makeStream(of: Event.self)
         events = stream
+        let stopsReceived = StopCount()
         sources = handled.map { signalNumber, event in
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber)
-            source.setEventHandler { continuation.yield(event) }
+            // @Sendable: a handler written here would otherwise inherit the main actor and trap
+            // when Dispatch runs it on its own thread.
+            source.setEventHandler { @Sendable in
+                if event == .stop, stopsReceived.value.add(1, ordering: .relaxed).newValue > 1 {
+                    onSecondStop(signalNumber == SIGINT ? "SIGINT" : "SIGTERM")
+                } else {
+                    continuation.yield(event)
+                }
+            }
             source.resume()
             return source
         }
     }
+}
+
+/// How many stop signals came, shared by every signal's handler.
+private final class StopCount: Sendable {
+    let value = Atomic<Int>(0)
 }
 
 /// The per-user 0700 folder cynic keeps its sockets in (the log sink's default folder).

@@ -20,6 +20,16 @@
  * instance; `destroy` after the last one has ended. A host function taking a `cynic_conn *` may only be called
  * from inside a callback for that same connection (it returns CYNIC_ERR_THREAD otherwise).
  *
+ * Never block in a callback. One event-loop thread serves many connections, of every service, one
+ * callback at a time: while a callback sleeps, waits or loops, every connection on that thread
+ * waits with it. Ask the host to wait (`wait`, `after`) and stream with `then`; a loop of `send`
+ * that ignores CYNIC_ERR_FULL never gives its thread back. The host watches from a thread of its
+ * own and logs a callback running longer than a threshold (`--slow-callback-ms`, 500 ms by
+ * default), naming the plugin, the callback and the service, and again when it returns. On
+ * SIGTERM or SIGINT the host lets connections drain for a bound (`--drain-seconds`), then exits
+ * without waiting for a callback still running: its connections are lost, and the exit status
+ * says so.
+ *
  * OWNERSHIP. Pointers the host passes in are borrowed: valid until the callback returns unless
  * stated otherwise. Pointers the plugin passes to the host are copied before the call returns.
  * Pointers in the descriptor must stay valid as long as the shared object is loaded.
