@@ -30,6 +30,8 @@ public actor Server {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let copies: PluginCopies?
+    /// The bound on the bytes all connections of every service queue to send.
+    private let queuedBytes: QueuedBytesBudget
 
     /// The current generation of each behaviour.
     private var plugins: [String: Plugin] = [:]
@@ -58,7 +60,8 @@ public actor Server {
     /// With `watch`, the plugin folders are watched and every change is installed as it lands.
     /// `controlLoop` runs the server's own work; give it an event loop of its own.
     public init(directories: [PluginDirectory], source: ServiceSource, group: any EventLoopGroup,
-                controlLoop: any EventLoop, logger: Logger, copies: PluginCopies?, watch: Bool = true) {
+                controlLoop: any EventLoop, logger: Logger, copies: PluginCopies?,
+                queuedBytes: QueuedBytesBudget = .processWide, watch: Bool = true) {
         self.controlLoop = controlLoop
         self.directories = directories
         self.watch = watch
@@ -66,6 +69,7 @@ public actor Server {
         self.group = group
         self.logger = logger
         self.copies = copies
+        self.queuedBytes = queuedBytes
     }
 
     // MARK: Start and stop
@@ -87,7 +91,8 @@ public actor Server {
         var started: [Service] = []
         for spec in configuration.services {
             do {
-                started.append(try await Service.start(spec, plugins: plugins, group: group, logger: logger))
+                started.append(try await Service.start(spec, plugins: plugins, group: group, logger: logger,
+                                                       queuedBytes: queuedBytes))
             } catch {
                 for service in started { await service.stop() }
                 throw ServerError(message: error.description)
@@ -214,7 +219,7 @@ public actor Server {
         guard case .pluginDefaults = source, services[plugin.name] == nil,
               let spec = Configuration.defaults(for: [plugin]).services.first else { return }
         do {
-            let service = try await Service.start(spec, plugins: plugins, group: group, logger: logger)
+            let service = try await Service.start(spec, plugins: plugins, group: group, logger: logger, queuedBytes: queuedBytes)
             add(service)
             logger.info("service \(spec.name): behaviour \(plugin.name), listening on \(service.boundAddress)")
         } catch {
@@ -282,7 +287,8 @@ public actor Server {
             // Changed: the old listener goes, the new one binds (its connections finish).
             await services.removeValue(forKey: spec.name)?.stop()
             do {
-                let service = try await Service.start(spec, setup: setup, group: group, logger: logger)
+                let service = try await Service.start(spec, setup: setup, group: group, logger: logger,
+                                                     queuedBytes: queuedBytes)
                 add(service)
                 logger.info("service \(spec.name): behaviour \(spec.behaviour), listening on \(service.boundAddress)")
             } catch {
