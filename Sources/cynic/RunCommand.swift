@@ -18,6 +18,7 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var sink: LogSinkOptions
     @OptionGroup var plugins: PluginOptions
+    @OptionGroup var sendQueue: SendQueueOptions
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
@@ -25,7 +26,7 @@ struct RunCommand: AsyncParsableCommand {
         let logger = Logger(label: "cynic")
         guard dumpConfig else {
             let source: Server.ServiceSource = configFile.map { .file($0) } ?? .pluginDefaults
-            try await Runner(directories: plugins.searchPath, logger: logger).run(source, logSink: sink.setting)
+            try await Runner(directories: plugins.searchPath, logger: logger, queuedBytes: sendQueue.makeBudget()).run(source, logSink: sink.setting)
             return
         }
         let catalog = try plugins.loadCatalog(logger: logger)

@@ -17,6 +17,8 @@ import Glibc
 struct Runner {
     let directories: [PluginDirectory]
     let logger: Logger
+    /// The bound on the bytes all connections queue to send (--max-queued-bytes).
+    let queuedBytes: QueuedBytesBudget
 
     func run(_ source: Server.ServiceSource, logSink override: Configuration.LogSinkSetting?) async throws {
         let signals = Signals([(SIGINT, .stop), (SIGTERM, .stop), (SIGHUP, .reload)])
@@ -32,7 +34,7 @@ struct Runner {
             throw failure("cannot keep private copies of plugins in \(error)")
         }
         let server = Server(directories: directories, source: source, group: group, controlLoop: control.next(),
-                            logger: logger, copies: copies)
+                            logger: logger, copies: copies, queuedBytes: queuedBytes)
         var sink: LogSink?
         defer { copies.removeAll() }
         do {

@@ -37,6 +37,7 @@ struct ServeCommand: AsyncParsableCommand {
     var logSinkPath: String?
 
     @OptionGroup var plugins: PluginOptions
+    @OptionGroup var sendQueue: SendQueueOptions
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -81,7 +82,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let spec = ServiceSpec(name: behaviour, behaviour: behaviour, address: address, parameters: inputs,
                                shapers: shaperSpecs, seed: seed, origin: "cynic serve")
-        try await Runner(directories: plugins.searchPath, logger: logger)
+        try await Runner(directories: plugins.searchPath, logger: logger, queuedBytes: sendQueue.makeBudget())
             .run(.fixed([spec]), logSink: logSinkPath.map { .path($0) } ?? .disabled)
     }
 }
