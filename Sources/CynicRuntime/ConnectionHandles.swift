@@ -97,11 +97,6 @@ enum ConnectionHandles {
         return body(driver.takeUnretainedValue(), slot.pointee.position)
     }
 
-    /// Slots in use now, for tests: every connection's slots come back when it ends.
-    static var slotsInUse: Int {
-        free.withLock { slotCount.load(ordering: .relaxed) - $0.count }
-    }
-
     private static func slot(at index: Int) -> UnsafeMutablePointer<Slot> {
         chunks[index / slotsPerChunk]! + index % slotsPerChunk
     }
