@@ -11,10 +11,10 @@ import Glibc
 /// in order, on the connection's event loop.
 ///
 /// With shapers, the behaviour's actions pass through each shaper that applies to this
-/// connection before they reach the queue: a `cynic_conn *` is a `ConnectionHandle`, the
-/// behaviour's at position 0 and each shaper's downstream one position further. Handles stay
-/// valid until conn_end returns, because the channel pipeline keeps the driver (and the driver its
-/// handles) alive until the channel is closed.
+/// connection before they reach the queue: a `cynic_conn *` is a handle of `ConnectionHandles`,
+/// the behaviour's at position 0 and each shaper's downstream one position further. Handles are
+/// taken when the connection opens and given back once conn_end has returned; a stale one is
+/// refused by the table without touching this driver.
 final class ConnectionDriver: ChannelInboundHandler {
     typealias InboundIn = ConnectionInput
     typealias OutboundOut = ByteBuffer
@@ -51,7 +51,8 @@ final class ConnectionDriver: ChannelInboundHandler {
     private let callbacks: cynic_plugin
     private var stages: [ShaperStage]
     /// `handles[0]` is the behaviour's connection; `handles[i + 1]` is downstream of stage i.
-    private var handles: [ConnectionHandle] = []
+    /// Empty until the channel is active.
+    private var handles: [OpaquePointer] = []
     /// Timers set with `after` that have not fired, by a counter, to cancel at the end.
     private var timers: [UInt64: Scheduled<Void>] = [:]
     private var timerCount: UInt64 = 0
@@ -69,10 +70,16 @@ final class ConnectionDriver: ChannelInboundHandler {
     /// What conn_open returned.
     private var state: UnsafeMutableRawPointer?
     private var actions: Deque<Action> = []
-    /// Bytes of the sends in `actions`, not yet handed to NIO: bounded by
-    /// `CYNIC_MAX_QUEUED_BYTES`, so a plugin that sends in a loop cannot exhaust memory.
+    /// Bytes of the sends in `actions`, not yet handed to NIO.
     private var queuedSendBytes = 0
-    private var warnedQueueFull = false
+    /// Bytes of the send handed to NIO and not yet written (a client that does not read keeps
+    /// them there). With `queuedSendBytes`, bounded by `CYNIC_MAX_QUEUED_BYTES`, so a plugin that
+    /// sends in a loop cannot exhaust memory; every such byte is also held from `queuedBytes`.
+    private var writingSendBytes = 0
+    /// The bound on the bytes of every connection together.
+    private let queuedBytes: QueuedBytesBudget
+    /// Warnings every client can cause, said once with a count (shared by the service).
+    private let warnings: LogThrottle
     /// A send or wait is under way; the next action starts when it is done.
     private var actionInProgress = false
     private var scheduledWait: Scheduled<Void>?
@@ -102,7 +109,7 @@ final class ConnectionDriver: ChannelInboundHandler {
     /// `shapers` are those that apply to this connection, in order; `observer`, when there is
     /// one, hears this connection's events as connection `number`.
     init(instance: BehaviourInstance, shapers: [BehaviourInstance], logger: Logger, connections: ConnectionCounter,
-         observer: ConnectionObserver? = nil, number: Int = 0) {
+         queuedBytes: QueuedBytesBudget, warnings: LogThrottle, observer: ConnectionObserver? = nil, number: Int = 0) {
         self.instance = instance
         self.callbacks = instance.plugin.descriptor
         let stages = shapers.compactMap { shaper in
@@ -111,6 +118,8 @@ final class ConnectionDriver: ChannelInboundHandler {
         self.stages = stages
         self.logger = logger
         self.connections = connections
+        self.queuedBytes = queuedBytes
+        self.warnings = warnings
         self.observer = observer
         self.number = number
         // The service's logger carries its name (Service sets it); a driver made elsewhere has none.
@@ -118,26 +127,25 @@ final class ConnectionDriver: ChannelInboundHandler {
         callbackLabels = ([instance] + stages.map(\.instance)).map {
             CallbackRegistry.shared.label(plugin: $0.plugin.name, service: service)
         }
-        handles = (0...stages.count).map { ConnectionHandle(driver: self, position: $0) }
     }
 
     /// The behaviour's `cynic_conn *`.
-    private var conn: OpaquePointer { handles[0].pointer }
+    private var conn: OpaquePointer { handles[0] }
 
     /// The driver and position behind a `cynic_conn *`, when the call comes from inside one of
-    /// the connection's callbacks.
+    /// the connection's callbacks: the table checks the handle's generation and thread, this
+    /// that a callback of this connection is running (not one of another on the same thread).
     static func withHandle(_ conn: OpaquePointer?, _ body: (ConnectionDriver, Int) -> Int32) -> Int32 {
-        guard let conn else { return CYNIC_ERR_INVALID }
-        let handle = Unmanaged<ConnectionHandle>.fromOpaque(UnsafeRawPointer(conn)).takeUnretainedValue()
-        guard let driver = handle.driver else { return CYNIC_ERR_CLOSED }
-        guard driver.callbackDepth > 0, driver.context?.eventLoop.inEventLoop == true else { return CYNIC_ERR_THREAD }
-        return body(driver, handle.position)
+        ConnectionHandles.withDriver(conn) { driver, position in
+            driver.callbackDepth > 0 ? body(driver, position) : CYNIC_ERR_THREAD
+        }
     }
 
     // MARK: Channel events
 
     func channelActive(context: ChannelHandlerContext) {
         self.context = context
+        handles = (0...stages.count).map { ConnectionHandles.acquire(self, position: $0) }
         if let peer = context.remoteAddress { logger[metadataKey: "peer"] = "\(peer)" }
         connections.opened()
         instance.plugin.connections.opened()
@@ -148,7 +156,7 @@ final class ConnectionDriver: ChannelInboundHandler {
             // Shapers first: what they queue on open (a latency's wait) comes before anything.
             for index in stages.indices {
                 markRunning(.shaperConnOpen, at: index + 1)
-                stages[index].state = stages[index].callbacks.conn_open?(stages[index].instance.pointer, handles[index + 1].pointer)
+                stages[index].state = stages[index].callbacks.conn_open?(stages[index].instance.pointer, handles[index + 1])
             }
             markRunning(.connOpen, at: 0)
             state = callbacks.conn_open(instance.pointer, conn)
@@ -176,7 +184,7 @@ final class ConnectionDriver: ChannelInboundHandler {
             if pendingRequests.count >= Self.maxPendingRequests { setAutoRead(false) }
             if isIdle { deliverNextRequest() }
         case .badRequest(let reason):
-            logger.warning("closing connection: \(reason)")
+            warnings.warning("bad request", "closing connection: \(reason)", logger: logger, flushOn: context.eventLoop)
             ending = ending ?? .droppedByUs(reason: reason)
             context.close(promise: nil)
         }
@@ -227,12 +235,15 @@ final class ConnectionDriver: ChannelInboundHandler {
         // Checked at every position, before any shaper sees the send: a shaper's own send returns
         // nothing, so a behaviour behind one would otherwise never hear that the queue is full.
         // What a shaper forwards comes back here at the next position, and is checked the same.
-        if case .send(let bytes) = request, queuedSendBytes + bytes.count > Int(CYNIC_MAX_QUEUED_BYTES) {
-            return refuseFullQueue()
+        if case .send(let bytes) = request {
+            if queuedSendBytes + writingSendBytes + bytes.count > Int(CYNIC_MAX_QUEUED_BYTES) {
+                return refuseFullConnection()
+            }
+            if !queuedBytes.hasRoom(for: bytes.count) { return refuseFullBudget() }
         }
         if position < stages.count {
             let stage = stages[position]
-            let downstream = handles[position + 1].pointer
+            let downstream = handles[position + 1]
             switch request {
             case .send(let bytes):
                 if let send = stage.callbacks.send {
@@ -258,11 +269,12 @@ final class ConnectionDriver: ChannelInboundHandler {
         switch request {
         case .send(let bytes):
             guard let context, !finishing else { return CYNIC_ERR_CLOSED }
+            // Checked above, taken here: another connection may have taken the room meanwhile.
+            guard queuedBytes.reserve(bytes.count) else { return refuseFullBudget() }
             var buffer = context.channel.allocator.buffer(capacity: bytes.count)
             buffer.writeBytes(bytes)
-            let result = enqueue(.send(buffer))
-            if result == CYNIC_OK { queuedSendBytes += bytes.count }
-            return result
+            queuedSendBytes += bytes.count
+            return enqueue(.send(buffer))
         case .wait(let milliseconds): return enqueue(.wait(milliseconds: milliseconds))
         case .close: return enqueue(.close)
         case .reset: return enqueue(.reset)
@@ -286,20 +298,37 @@ final class ConnectionDriver: ChannelInboundHandler {
                     self.callbacks.conn_timer?(self.state, self.conn, tag)
                 } else {
                     let stage = self.stages[position - 1]
-                    stage.callbacks.timer?(stage.state, self.handles[position].pointer, tag)
+                    stage.callbacks.timer?(stage.state, self.handles[position], tag)
                 }
             }
         }
         return CYNIC_OK
     }
 
-    /// A send that would take the connection's unsent bytes past the bound: refused, said once.
-    private func refuseFullQueue() -> Int32 {
-        if !warnedQueueFull {
-            warnedQueueFull = true
-            logger.warning("send refused: \(queuedSendBytes) bytes are queued on this connection and not yet sent, the most is \(CYNIC_MAX_QUEUED_BYTES) (stream with then)")
+    /// A send that would take the connection's unsent bytes past its bound: refused, and said
+    /// once for however many connections do it within the throttle's window.
+    private func refuseFullConnection() -> Int32 {
+        let unsent = queuedSendBytes + writingSendBytes
+        warnings.warning("connection queue full",
+                         "send refused: \(unsent) bytes are queued on this connection and not yet sent, the most is \(CYNIC_MAX_QUEUED_BYTES) (stream with then)",
+                         logger: logger, flushOn: context?.eventLoop)
+        return CYNIC_ERR_FULL
+    }
+
+    /// A send that would take the bytes of all connections together past `queuedBytes`:
+    /// refused, and said once per episode, whatever the number of connections refused in it.
+    private func refuseFullBudget() -> Int32 {
+        if queuedBytes.noteRefusal() {
+            logger.warning("send refused: connections together have \(queuedBytes.queuedBytes) bytes queued and not yet sent, the most is \(queuedBytes.limit) (--max-queued-bytes); further refusals are not logged until half of that is sent")
         }
         return CYNIC_ERR_FULL
+    }
+
+    /// Gives bytes back to the budget once they are written, failed or dropped from the queue.
+    private func releaseQueuedBytes(_ count: Int) {
+        if let refused = queuedBytes.release(count) {
+            logger.notice("sends accepted again: \(queuedBytes.queuedBytes) bytes queued by all connections, under half of \(queuedBytes.limit) (--max-queued-bytes); \(refused) send(s) were refused meanwhile")
+        }
     }
 
     private func enqueue(_ action: Action) -> Int32 {
@@ -315,6 +344,7 @@ final class ConnectionDriver: ChannelInboundHandler {
     func cancelPending() -> Int32 {
         guard !ended else { return CYNIC_ERR_CLOSED }
         actions.removeAll()
+        releaseQueuedBytes(queuedSendBytes)
         queuedSendBytes = 0
         finishing = false
         if let scheduledWait {
@@ -389,10 +419,17 @@ final class ConnectionDriver: ChannelInboundHandler {
         if observer != nil { report(.performed(Self.traced(action))) }
         switch action {
         case .send(let buffer):
-            queuedSendBytes -= buffer.readableBytes
+            let count = buffer.readableBytes
+            queuedSendBytes -= count
+            writingSendBytes += count
             actionInProgress = true
             context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
-                // A failed write means the connection is going away; channelInactive ends it.
+                // NIO completes every write's promise once, written or failed (a closing channel
+                // fails what it still holds), so the bytes come back exactly once, here, even after
+                // the connection has ended. A failed write means the connection is going away;
+                // channelInactive ends it.
+                self.writingSendBytes -= count
+                self.releaseQueuedBytes(count)
                 self.actionInProgress = false
                 self.pump()  // a no-op when the write completed inside the running pump
             }
@@ -452,6 +489,8 @@ final class ConnectionDriver: ChannelInboundHandler {
         // Never active (the channel failed before it opened): the plugin never saw it.
         guard context != nil else { return }
         actions.removeAll()
+        // What NIO holds comes back when its write fails; what is still queued, now.
+        releaseQueuedBytes(queuedSendBytes)
         queuedSendBytes = 0
         pendingRequests.removeAll()
         scheduledWait?.cancel()
@@ -466,8 +505,8 @@ final class ConnectionDriver: ChannelInboundHandler {
             stage.callbacks.conn_end?(stage.state)
         }
         callbackSlot?.leave()
-        // A plugin that kept a handle past conn_end gets CYNIC_ERR_CLOSED, not a dangling driver.
-        for handle in handles { handle.driver = nil }
+        // A plugin that kept a handle past conn_end gets CYNIC_ERR_CLOSED, from any thread.
+        for handle in handles { ConnectionHandles.release(handle) }
         connections.closed()
         instance.plugin.connections.closed()
         logger.debug("connection closed")
@@ -515,18 +554,4 @@ enum ConnectionInput {
     case request(CollectedRequest)
     /// The client sent something that is not HTTP we can hand on; the connection closes.
     case badRequest(String)
-}
-
-/// What a `cynic_conn *` points to: a connection, and where in its shaper pipeline the holder
-/// sits.
-final class ConnectionHandle {
-    weak var driver: ConnectionDriver?
-    let position: Int
-
-    init(driver: ConnectionDriver, position: Int) {
-        self.driver = driver
-        self.position = position
-    }
-
-    var pointer: OpaquePointer { OpaquePointer(Unmanaged.passUnretained(self).toOpaque()) }
 }

@@ -31,6 +31,8 @@ public actor Server {
     private let logger: Logger
     private let copies: PluginCopies?
     private let trust: PluginTrust
+    /// The bound on the bytes all connections of every service queue to send.
+    private let queuedBytes: QueuedBytesBudget
 
     /// The current generation of each behaviour.
     private var plugins: [String: Plugin] = [:]
@@ -60,7 +62,7 @@ public actor Server {
     /// `controlLoop` runs the server's own work; give it an event loop of its own.
     public init(directories: [PluginDirectory], source: ServiceSource, group: any EventLoopGroup,
                 controlLoop: any EventLoop, logger: Logger, copies: PluginCopies?, trust: PluginTrust = .ownerOnly,
-                watch: Bool = true) {
+                queuedBytes: QueuedBytesBudget = .processWide, watch: Bool = true) {
         self.trust = trust
         self.controlLoop = controlLoop
         self.directories = directories
@@ -69,6 +71,7 @@ public actor Server {
         self.group = group
         self.logger = logger
         self.copies = copies
+        self.queuedBytes = queuedBytes
     }
 
     // MARK: Start and stop
@@ -90,7 +93,8 @@ public actor Server {
         var started: [Service] = []
         for spec in configuration.services {
             do {
-                started.append(try await Service.start(spec, plugins: plugins, group: group, logger: logger))
+                started.append(try await Service.start(spec, plugins: plugins, group: group, logger: logger,
+                                                       queuedBytes: queuedBytes))
             } catch {
                 for service in started { await service.stop() }
                 throw ServerError(message: error.description)
@@ -226,7 +230,7 @@ public actor Server {
         guard case .pluginDefaults = source, services[plugin.name] == nil,
               let spec = Configuration.defaults(for: [plugin]).services.first else { return }
         do {
-            let service = try await Service.start(spec, plugins: plugins, group: group, logger: logger)
+            let service = try await Service.start(spec, plugins: plugins, group: group, logger: logger, queuedBytes: queuedBytes)
             add(service)
             logger.info("service \(spec.name): behaviour \(plugin.name), listening on \(service.boundAddress)")
         } catch {
@@ -296,7 +300,8 @@ public actor Server {
         var bound: [String: Service] = [:]
         for case .listen(let spec) in plan.steps {
             do {
-                bound[spec.name] = try await Service.bindWithoutAccepting(spec, setup: setups[spec.name]!, group: group, logger: logger)
+                bound[spec.name] = try await Service.bindWithoutAccepting(spec, setup: setups[spec.name]!, group: group, logger: logger,
+                                                                          queuedBytes: queuedBytes)
             } catch {
                 for service in bound.values { await service.stop() }
                 logger.error("configuration reload refused, nothing changed: \(error)")

@@ -43,6 +43,10 @@ public final class Service: Sendable {
     private let state: Mutex<State>
     /// Decides, connection by connection, which shapers apply (SplitMix64 state).
     private let draws: Mutex<UInt64>
+    /// The bound on the bytes queued by all connections, shared with every other service.
+    private let queuedBytes: QueuedBytesBudget
+    /// Warnings each client can cause (a bad request), said once per window with a count.
+    private let warnings: LogThrottle
 
     private struct State: @unchecked Sendable {
         // @unchecked: `listener` is a Channel (Sendable); BehaviourInstance is Sendable. The
@@ -67,20 +71,25 @@ public final class Service: Sendable {
     /// Throws `ServiceError` with one line naming the service and what is wrong. `observer`, when
     /// given, hears what happens on each connection (see `ConnectionEvent`).
     public static func start(_ spec: ServiceSpec, plugins: PluginCatalog, group: any EventLoopGroup,
-                             logger: Logger, observer: ConnectionObserver? = nil) async throws(ServiceError) -> Service {
-        try await start(spec, plugins: plugins.plugins, group: group, logger: logger, observer: observer)
-    }
-
-    public static func start(_ spec: ServiceSpec, plugins: [String: Plugin], group: any EventLoopGroup,
-                             logger: Logger, observer: ConnectionObserver? = nil) async throws(ServiceError) -> Service {
-        try await start(spec, setup: try makeSetup(spec, plugins: plugins), group: group, logger: logger,
+                             logger: Logger, queuedBytes: QueuedBytesBudget = .processWide,
+                             observer: ConnectionObserver? = nil) async throws(ServiceError) -> Service {
+        try await start(spec, plugins: plugins.plugins, group: group, logger: logger, queuedBytes: queuedBytes,
                         observer: observer)
     }
 
-    /// Starts listening with a setup made (and so checked) beforehand.
+    public static func start(_ spec: ServiceSpec, plugins: [String: Plugin], group: any EventLoopGroup,
+                             logger: Logger, queuedBytes: QueuedBytesBudget = .processWide,
+                             observer: ConnectionObserver? = nil) async throws(ServiceError) -> Service {
+        try await start(spec, setup: try makeSetup(spec, plugins: plugins), group: group, logger: logger,
+                        queuedBytes: queuedBytes, observer: observer)
+    }
+
+    /// Starts listening with a setup made (and so checked) beforehand. `queuedBytes` bounds the
+    /// bytes its connections, with those of every service given the same budget, queue to send.
     public static func start(_ spec: ServiceSpec, setup: ServiceSetup, group: any EventLoopGroup,
-                             logger: Logger, observer: ConnectionObserver? = nil) async throws(ServiceError) -> Service {
-        let service = Service(spec: spec, group: group, logger: logger, observer: observer)
+                             logger: Logger, queuedBytes: QueuedBytesBudget = .processWide,
+                             observer: ConnectionObserver? = nil) async throws(ServiceError) -> Service {
+        let service = Service(spec: spec, group: group, logger: logger, queuedBytes: queuedBytes, observer: observer)
         try await service.listen(with: setup, accepting: true)
         return service
     }
@@ -89,8 +98,8 @@ public final class Service: Sendable {
     /// starts them (`startAccepting()`) only once all are bound, or stops them, having changed
     /// nothing. Until then the kernel queues connections; closing the listener resets them.
     public static func bindWithoutAccepting(_ spec: ServiceSpec, setup: ServiceSetup, group: any EventLoopGroup,
-                                             logger: Logger) async throws(ServiceError) -> Service {
-        let service = Service(spec: spec, group: group, logger: logger, observer: nil)
+                                             logger: Logger, queuedBytes: QueuedBytesBudget = .processWide) async throws(ServiceError) -> Service {
+        let service = Service(spec: spec, group: group, logger: logger, queuedBytes: queuedBytes, observer: nil)
         try await service.listen(with: setup, accepting: false)
         return service
     }
@@ -137,11 +146,15 @@ public final class Service: Sendable {
         }
     }
 
-    private init(spec: ServiceSpec, group: any EventLoopGroup, logger: Logger, observer: ConnectionObserver?) {
+    private init(spec: ServiceSpec, group: any EventLoopGroup, logger: Logger, queuedBytes: QueuedBytesBudget,
+                 observer: ConnectionObserver?) {
         self.group = group
         self.observer = observer
+        self.queuedBytes = queuedBytes
         baseLogger = logger
-        state = Mutex(State(spec: spec, logger: Self.logger(logger, for: spec), setup: nil, listener: nil,
+        let serviceLogger = Self.logger(logger, for: spec)
+        warnings = LogThrottle(logger: serviceLogger)
+        state = Mutex(State(spec: spec, logger: serviceLogger, setup: nil, listener: nil,
                             boundAddress: spec.address))
         draws = Mutex(spec.seed ?? UInt64.random(in: .min ... .max))
     }
@@ -317,7 +330,8 @@ public final class Service: Sendable {
                     let number = self.observer == nil ? 0 : self.connectionNumbers.add(1, ordering: .relaxed).newValue
                     let logger = self.state.withLock { $0.logger }
                     try handlers.addHandler(ConnectionDriver(instance: instance, shapers: self.drawShapers(of: setup), logger: logger,
-                                                             connections: self.connections, observer: self.observer, number: number))
+                                                             connections: self.connections, queuedBytes: self.queuedBytes,
+                                                             warnings: self.warnings, observer: self.observer, number: number))
                 }
             }
         let channel: any Channel

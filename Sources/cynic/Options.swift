@@ -1,5 +1,6 @@
 import ArgumentParser
 import CynicPlugins
+import CynicRuntime
 import Logging
 #if canImport(Glibc)
 // @preconcurrency: Swift 6 sees libc's `stdout`/`stderr` globals as shared mutable state.
@@ -80,4 +81,44 @@ extension Logger.Level: @retroactive ExpressibleByArgument {}
 func failure(_ message: String) -> ExitCode {
     fputs("cynic: \(message)\n", stderr)
     return ExitCode.failure
+}
+
+/// The bound on the bytes all connections together queue to send (`QueuedBytesBudget`).
+struct SendQueueOptions: ParsableArguments {
+    @Option(name: .customLong("max-queued-bytes"), help: ArgumentHelp(
+        "The most bytes all connections together may have queued and not yet sent; beyond it `send` returns CYNIC_ERR_FULL. Suffixes K, M, G (powers of 1024).",
+        valueName: "BYTES"))
+    var maxQueuedBytes = ByteCount(QueuedBytesBudget.defaultLimit)
+
+    func makeBudget() -> QueuedBytesBudget { QueuedBytesBudget(limit: maxQueuedBytes.bytes) }
+}
+
+/// A size as a user writes it: "268435456", "256M", "1G", "512k".
+struct ByteCount: ExpressibleByArgument, CustomStringConvertible {
+    let bytes: Int
+
+    init(_ bytes: Int) { self.bytes = bytes }
+
+    init?(argument: String) {
+        let units: [Character: Int] = ["k": 1 << 10, "m": 1 << 20, "g": 1 << 30]
+        var digits = Substring(argument)
+        var unit = 1
+        if let last = digits.last?.lowercased().first, let scale = units[last] {
+            unit = scale
+            digits = digits.dropLast()
+        }
+        guard let number = Int(digits), number > 0 else { return nil }
+        let (bytes, overflow) = number.multipliedReportingOverflow(by: unit)
+        guard !overflow else { return nil }
+        self.bytes = bytes
+    }
+
+    var description: String {
+        for (suffix, scale) in [("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)] where bytes % scale == 0 {
+            return "\(bytes / scale)\(suffix)"
+        }
+        return "\(bytes)"
+    }
+
+    var defaultValueDescription: String { description }
 }

@@ -19,6 +19,7 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var sink: LogSinkOptions
     @OptionGroup var plugins: PluginOptions
     @OptionGroup var shutdown: ShutdownOptions
+    @OptionGroup var sendQueue: SendQueueOptions
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
@@ -27,7 +28,8 @@ struct RunCommand: AsyncParsableCommand {
         guard dumpConfig else {
             let source: Server.ServiceSource = configFile.map { .file($0) } ?? .pluginDefaults
             plugins.trust.warnIfUnsafe(logger)
-            try await Runner(directories: plugins.searchPath, shutdown: shutdown, logger: logger, trust: plugins.trust.trust)
+            try await Runner(directories: plugins.searchPath, shutdown: shutdown, logger: logger, queuedBytes: sendQueue.makeBudget(),
+                             trust: plugins.trust.trust)
                 .run(source, logSink: sink.setting)
             return
         }

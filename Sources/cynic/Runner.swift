@@ -19,6 +19,8 @@ struct Runner {
     let directories: [PluginDirectory]
     let shutdown: ShutdownOptions
     let logger: Logger
+    /// The bound on the bytes all connections queue to send (--max-queued-bytes).
+    let queuedBytes: QueuedBytesBudget
     /// Whose plugin files are loaded (`--allow-unsafe-plugins`).
     var trust: PluginTrust = .ownerOnly
 
@@ -52,7 +54,7 @@ struct Runner {
             forcedExit.exitNow("second \(signalName)", status: 0)
         }
         let server = Server(directories: directories, source: source, group: group, controlLoop: control.next(),
-                            logger: logger, copies: copies, trust: trust)
+                            logger: logger, copies: copies, trust: trust, queuedBytes: queuedBytes)
         var sink: LogSink?
         defer { copies.removeAll() }
         do {

@@ -38,6 +38,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var plugins: PluginOptions
     @OptionGroup var shutdown: ShutdownOptions
+    @OptionGroup var sendQueue: SendQueueOptions
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -83,7 +84,8 @@ struct ServeCommand: AsyncParsableCommand {
         let spec = ServiceSpec(name: behaviour, behaviour: behaviour, address: address, parameters: inputs,
                                shapers: shaperSpecs, seed: seed, origin: "cynic serve")
         plugins.trust.warnIfUnsafe(logger)
-        try await Runner(directories: plugins.searchPath, shutdown: shutdown, logger: logger, trust: plugins.trust.trust)
+        try await Runner(directories: plugins.searchPath, shutdown: shutdown, logger: logger, queuedBytes: sendQueue.makeBudget(),
+                         trust: plugins.trust.trust)
             .run(.fixed([spec]), logSink: logSinkPath.map { .path($0) } ?? .disabled)
     }
 }

@@ -17,8 +17,14 @@
  * connections — even of one service instance — may run at the same time on different threads, so
  * an instance is read-only once configured, or the plugin synchronises it itself. `create`
  * and the configure function run on the host's control thread before any connection of the
- * instance; `destroy` after the last one has ended. A host function taking a `cynic_conn *` may only be called
- * from inside a callback for that same connection (it returns CYNIC_ERR_THREAD otherwise).
+ * instance; `destroy` after the last one has ended.
+ *
+ * A `cynic_conn *` is valid from conn_open until conn_end returns, and only on that connection's
+ * thread, inside one of its callbacks. A host function given it anywhere else does nothing and
+ * touches nothing of the connection: from another thread, or from outside its callbacks, it
+ * returns CYNIC_ERR_THREAD; once the connection has ended, from any thread, CYNIC_ERR_CLOSED
+ * (the value is a handle the host checks, not memory that could have been freed; a later
+ * connection gets a different value, until 2^32 connections have used the same slot).
  *
  * Never block in a callback. One event-loop thread serves many connections, of every service, one
  * callback at a time: while a callback sleeps, waits or loops, every connection on that thread
@@ -44,8 +50,9 @@
  * History:
  *   ABI 1 — first version: descriptor, typed parameters, raw and HTTP/1.x connections, the
  *           host table up to `after`, timers, the listen and shaper capabilities. Later in
- *           ABI 1, no layout changed: CYNIC_ERR_FULL, a bound on a connection's queued bytes;
- *           the "cynic.listen-instance/1" capability.
+ *           ABI 1, no layout changed: CYNIC_ERR_FULL, a bound on a connection's queued bytes
+ *           and on all connections' together; the "cynic.listen-instance/1" capability; a
+ *           handle used after conn_end returns CYNIC_ERR_CLOSED from any thread.
  */
 #ifndef CYNIC_PLUGIN_H
 #define CYNIC_PLUGIN_H
@@ -73,16 +80,19 @@ extern "C" {
  * treat any negative value as "not done".
  */
 #define CYNIC_OK 0
-/* The connection has ended (or is ending after a close or reset): the action was dropped. */
+/* The connection has ended (or is ending after a close or reset): the action was dropped. Also
+ * what any call with a `cynic_conn *` returns once its connection has ended, from any thread. */
 #define CYNIC_ERR_CLOSED (-1)
 /* Called from outside a callback of that connection, or from another thread. Nothing was done. */
 #define CYNIC_ERR_THREAD (-2)
 /* An argument was invalid (NULL bytes with a length, an unknown level...). Nothing was done. */
 #define CYNIC_ERR_INVALID (-3)
 /* `send` only: this connection already has CYNIC_MAX_QUEUED_BYTES of bytes queued and not yet
- * handed to the kernel (a plugin sending in a loop without `then`). Nothing was queued; the
- * host's memory stays bounded whatever a plugin does. Stream with `then` instead. Since ABI 1
- * (cynic 0.1). */
+ * handed to the kernel (a plugin sending in a loop without `then`), or all connections together
+ * have the host's bound on queued bytes (cynic's --max-queued-bytes, 256 MiB unless told
+ * otherwise). A byte counts until the kernel has it, so clients that do not read keep theirs
+ * counted. Nothing was queued; the host's memory stays bounded whatever a plugin does, and
+ * however many connections do it. Stream with `then` instead. Since ABI 1 (cynic 0.1). */
 #define CYNIC_ERR_FULL (-4)
 /* The most bytes one connection may have queued and not yet sent: 64 MiB. */
 #define CYNIC_MAX_QUEUED_BYTES (64u << 20)
@@ -184,7 +194,10 @@ static inline const char *cynic_http_header_value(const cynic_http_request *requ
  * returns; a `send` counts as done when the bytes are handed to the kernel, so streaming with
  * `then` keeps the host's memory flat whatever the total size.
  */
-typedef struct cynic_conn cynic_conn; /* opaque; valid from conn_open until conn_end returns */
+/* Opaque, never NULL; valid from conn_open until conn_end returns, on the connection's thread
+ * only (see THREADS): after the end any call returns CYNIC_ERR_CLOSED, from another thread
+ * CYNIC_ERR_THREAD. */
+typedef struct cynic_conn cynic_conn;
 
 #define CYNIC_LOG_DEBUG   0u
 #define CYNIC_LOG_INFO    1u
@@ -196,7 +209,8 @@ typedef struct cynic_host {
     uint32_t struct_size; /* sizeof(cynic_host) of the host */
 
     /* Queue `length` bytes to send. Copied before return. CYNIC_ERR_FULL when the connection
-     * has CYNIC_MAX_QUEUED_BYTES queued already (so one send may not be larger). Since ABI 1. */
+     * has CYNIC_MAX_QUEUED_BYTES queued already (so one send may not be larger), or when all
+     * connections together have the host's bound queued. Since ABI 1. */
     int (*send)(cynic_conn *conn, const void *bytes, size_t length);
     /* Queue a pause of `milliseconds` before the next action. Since ABI 1. */
     int (*wait)(cynic_conn *conn, uint64_t milliseconds);
