@@ -1,4 +1,5 @@
 import CCynicPlugin
+import CynicPlugins
 import Logging
 
 /// The host's function table, `cynic_host`: the C entry points through which a plugin asks for
@@ -27,7 +28,8 @@ enum HostTable {
             cancel_pending: { conn in ConnectionDriver.withHandle(conn) { driver, _ in driver.cancelPending() } },
             log: { conn, level, message in
                 guard let message else { return }
-                let text = String(cString: message)
+                // Bounded and escaped: a plugin's message is one line of the log, whatever it holds.
+                let text = PluginText.printable(message, limit: PluginText.messageLimit)
                 let level = Logger.Level(pluginLevel: level)
                 if let conn, ConnectionDriver.withHandle(conn, { driver, _ in driver.log(level, text); return CYNIC_OK }) == CYNIC_OK {
                     return

@@ -130,4 +130,31 @@ struct HostileFolderTests {
         #expect(!cynic.standardError.contains("loaded theirs"))
         #expect(try answer(port) == "hello")
     }
+
+    @Test("a plugin's log message with a newline and an escape sequence stays one line, escaped")
+    func pluginLogIsOneLine() throws {
+        let folder = TemporaryFolder("cynic-hostile")
+        try compileCPlugin("""
+            #include <cynic/plugin.h>
+            static const cynic_host *host;
+            static void *create(const cynic_host *h) { host = h; return NULL; }
+            static void *conn_open(void *instance, cynic_conn *conn) {
+                (void)instance;
+                host->log(conn, CYNIC_LOG_WARNING, "first\\nforged: second\\x1b[31m");
+                host->close(conn);
+                return NULL;
+            }
+            static const cynic_plugin plugin = {
+                .abi_version = CYNIC_ABI_VERSION, .struct_size = sizeof(cynic_plugin), .name = "chatty",
+                .create = create, .conn_open = conn_open,
+            };
+            CYNIC_EXPORT const cynic_plugin *cynic_plugin_entry(void) { return &plugin; }
+            """, named: "chatty", into: folder.path)
+        let cynic = try CynicProcess(["serve", "chatty", "--port", "0", "--plugin-dir", folder.path])
+        let port = try #require(try cynic.waitForServices(1)["chatty"])
+        _ = try SocketClient(port: port).receiveAll()
+        try cynic.waitFor("first\\nforged: second\\x1b[31m", inError: true)
+        #expect(!cynic.standardError.split(separator: "\n").contains { $0.hasPrefix("forged") })
+        #expect(!cynic.standardError.contains("\u{1b}"))
+    }
 }
