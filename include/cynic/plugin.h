@@ -52,7 +52,9 @@
  *           host table up to `after`, timers, the listen and shaper capabilities. Later in
  *           ABI 1, no layout changed: CYNIC_ERR_FULL, a bound on a connection's queued bytes
  *           and on all connections' together; the "cynic.listen-instance/1" capability; a
- *           handle used after conn_end returns CYNIC_ERR_CLOSED from any thread.
+ *           handle used after conn_end returns CYNIC_ERR_CLOSED from any thread; the host
+ *           capability "cynic.connect/1" (outbound connections: cynic_connect,
+ *           cynic_upstream_events, CYNIC_END_*, CYNIC_PAIR_QUEUE_*).
  */
 #ifndef CYNIC_PLUGIN_H
 #define CYNIC_PLUGIN_H
@@ -405,6 +407,87 @@ typedef struct cynic_shaper {
     /* The connection is over; free `state`. */
     void (*conn_end)(void *state);
 } cynic_shaper;
+
+/* ---------------------------------------------------------------------------------------------
+ * Outbound connections: host capability "cynic.connect/1", returned by the HOST's get_extension
+ * (`host->get_extension(CYNIC_CONNECT_ID)`). Since ABI 1 (cynic 0.2; no layout changed).
+ *
+ * A behaviour may open connections of its own — to a real server it stands in front of, say — on
+ * behalf of a client connection, and still never touch a socket. An upstream connection is a
+ * `cynic_conn *` like the client's: send, wait, close, reset, shutdown_write, stop_reading,
+ * then, cancel_pending, after and log all work on it, queued and performed in order as for the
+ * client. The service's shapers with direction "upstream" apply to what is sent on it (those
+ * with direction "downstream", the default, to what is sent to the client).
+ *
+ * THREADS. Every event of an upstream connection is called on its client connection's thread,
+ * never overlapping another callback of that client or of its other upstreams: a plugin's state
+ * for a client and its upstreams needs no lock. Host functions taking the upstream's handle follow
+ * the rule of THREADS: from inside a callback of the client or of any of its upstreams.
+ *
+ * LIFETIME. The handle is valid from `open`'s return until `ended` returns. Actions queued before
+ * the connection is established wait for it; if it cannot be established, `connect_failed` is
+ * called, then `ended`, and what was queued is dropped. An upstream connection ends when it is
+ * closed or reset (by the plugin or its peer), when connecting fails, or at the latest when its
+ * client connection ends: then every upstream still open is closed (a FIN; a reset when the
+ * client's connection was reset) and gets its `ended` before the client's conn_end.
+ *
+ * FLOW CONTROL. A connection stops being read while another connection of the same client (the
+ * client itself or one of its upstreams) has more than CYNIC_PAIR_QUEUE_HIGH bytes queued and not
+ * yet written, and is read again once that falls under CYNIC_PAIR_QUEUE_LOW: a fast upstream
+ * relayed into a slow client keeps the host's memory flat without the plugin doing anything.
+ */
+#define CYNIC_CONNECT_ID "cynic.connect/1"
+#define CYNIC_PAIR_QUEUE_HIGH (1u << 20)
+#define CYNIC_PAIR_QUEUE_LOW (256u << 10)
+
+/* What a plugin hears of an upstream connection it opened. `state` is what it gave `open`.
+ * Every callback may be NULL. Since ABI 1 (cynic 0.2). */
+typedef struct cynic_upstream_events {
+    uint32_t abi_version; /* CYNIC_ABI_VERSION */
+    uint32_t struct_size; /* sizeof(cynic_upstream_events) */
+
+    /* The connection is established; what was queued on it is performed from now on. */
+    void (*connected)(void *state, cynic_conn *upstream);
+    /* It could not be established: `error` is an errno value (ECONNREFUSED, ETIMEDOUT,
+     * ENOENT for a missing Unix socket...). `ended` follows. */
+    void (*connect_failed)(void *state, cynic_conn *upstream, int error);
+    /* Bytes arrived from the upstream. Borrowed until return. */
+    void (*data)(void *state, cynic_conn *upstream, const uint8_t *bytes, size_t length);
+    /* The upstream shut down its writing (a FIN): no more data will come. Not called after
+     * stop_reading. Without this callback the host closes the upstream connection once its
+     * queue is done. */
+    void (*peer_closed)(void *state, cynic_conn *upstream);
+    /* A `then` queued on the upstream was reached. */
+    void (*resume)(void *state, cynic_conn *upstream, uint64_t tag);
+    /* A timer set with host->after(upstream, ...) fired. */
+    void (*timer)(void *state, cynic_conn *upstream, uint64_t tag);
+    /* The upstream connection is over: how is in `how` (one of CYNIC_END_*). The handle is stale
+     * once this returns; free what belongs to it here. */
+    void (*ended)(void *state, cynic_conn *upstream, uint32_t how);
+} cynic_upstream_events;
+
+/* How an upstream connection ended, for `ended`. */
+#define CYNIC_END_CLOSED        0u /* closed in order: by the plugin, or by the peer after its FIN */
+#define CYNIC_END_RESET_BY_PEER 1u /* the upstream sent an RST (or the connection failed later) */
+#define CYNIC_END_RESET         2u /* reset by the plugin */
+#define CYNIC_END_CONNECT_FAILED 3u /* never established; connect_failed said why */
+#define CYNIC_END_CLIENT_ENDED  4u /* its client connection ended first */
+
+typedef struct cynic_connect {
+    uint32_t abi_version; /* the host's CYNIC_ABI_VERSION */
+    uint32_t struct_size; /* sizeof(cynic_connect) of the host */
+
+    /* Opens a connection to `address` on behalf of `client`, from inside a callback of `client`
+     * (or of one of its upstreams). `address` is "host:port" (a name, an IPv4 address, or an
+     * IPv6 one in brackets: "[::1]:5432") or "unix:/path/to/socket"; copied before return.
+     * `events` must stay valid until `ended` returns (a static const struct is the usual way);
+     * `state` is passed back with every event. On CYNIC_OK, `*upstream` is the new handle, usable
+     * at once; connecting goes on in the background. CYNIC_ERR_INVALID for an address that
+     * cannot be read (nothing is opened), CYNIC_ERR_THREAD or CYNIC_ERR_CLOSED as for any call
+     * on `client`. Since ABI 1 (cynic 0.2). */
+    int (*open)(cynic_conn *client, const char *address, const cynic_upstream_events *events, void *state,
+                cynic_conn **upstream);
+} cynic_connect;
 
 /* The one exported symbol. Returns the descriptor, which must stay valid while the shared
  * object is loaded. Called once per load, on the control thread. Write:
