@@ -13,17 +13,30 @@ public enum ServiceAddress: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// Which way a shaper works, in toxiproxy's words.
+public enum ShaperDirection: String, Sendable, Equatable, CaseIterable {
+    /// Toward the client: what the behaviour sends it (the default).
+    case downstream
+    /// Toward the upstream server: what is sent on the connections the behaviour opened.
+    case upstream
+}
+
 /// A shaper applied to a service's connections: which, how often, with what parameters.
 public struct ShaperSpec: Sendable, Equatable {
     public var shaper: String
     /// The chance, 0 to 1, that it applies to a given connection.
     public var probability: Double
     public var parameters: [String: ParameterInput]
+    /// What it shapes: what is sent to the client, or what is sent on the service's upstream
+    /// connections.
+    public var direction: ShaperDirection
 
-    public init(shaper: String, probability: Double = 1, parameters: [String: ParameterInput] = [:]) {
+    public init(shaper: String, probability: Double = 1, parameters: [String: ParameterInput] = [:],
+                direction: ShaperDirection = .downstream) {
         self.shaper = shaper
         self.probability = probability
         self.parameters = parameters
+        self.direction = direction
     }
 
     /// Reads the command line's `NAME[:key=value,...]`; the key `probability` is the shaper's

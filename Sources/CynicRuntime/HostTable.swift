@@ -1,6 +1,9 @@
 import CCynicPlugin
 import CynicPlugins
 import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The host's function table, `cynic_host`: the C entry points through which a plugin asks for
 /// actions on a connection. One table for the whole process, valid until it exits.
@@ -36,9 +39,42 @@ enum HostTable {
                 }
                 pluginLogger.log(level: level, "\(text)")
             },
-            get_extension: { _ in nil },
+            get_extension: { id in
+                guard let id, strcmp(id, CYNIC_CONNECT_ID) == 0 else { return nil }
+                return UnsafeRawPointer(connectTable)
+            },
             after: { conn, milliseconds, tag in
                 ConnectionDriver.withHandle(conn) { $0.after(milliseconds: milliseconds, tag: tag, at: $1) }
+            }
+        ))
+        return UnsafePointer(table)
+    }()
+
+    /// cynic.connect/1: outbound connections on behalf of a client connection.
+    nonisolated(unsafe) static let connectTable: UnsafePointer<cynic_connect> = {
+        // nonisolated(unsafe): written once here, read-only afterwards.
+        let table = UnsafeMutablePointer<cynic_connect>.allocate(capacity: 1)
+        table.initialize(to: cynic_connect(
+            abi_version: CYNIC_ABI_VERSION,
+            struct_size: UInt32(MemoryLayout<cynic_connect>.size),
+            open: { client, address, events, state, upstream in
+                guard let address, let events, let upstream else { return CYNIC_ERR_INVALID }
+                return ConnectionDriver.withHandle(client) { driver, _ in
+                    let text = PluginText.read(address, limit: UpstreamAddress.maximumLength + 1).text
+                    guard let parsed = UpstreamAddress(text) else {
+                        driver.log(.warning, "cynic.connect/1 open: cannot read the address '\(PluginText.printable(text))' (expected host:port, [v6]:port or unix:/path)")
+                        return CYNIC_ERR_INVALID
+                    }
+                    // The plugin's struct may be older and smaller: missing callbacks read as NULL.
+                    var copied = cynic_upstream_events()
+                    let declared = Int(events.pointee.struct_size)
+                    withUnsafeMutableBytes(of: &copied) { target in
+                        target.copyMemory(from: UnsafeRawBufferPointer(start: events, count: min(max(declared, 8), target.count)))
+                    }
+                    let (status, handle) = driver.openUpstream(to: parsed, events: copied, eventState: state)
+                    if let handle { upstream.pointee = handle }
+                    return status
+                }
             }
         ))
         return UnsafePointer(table)

@@ -454,8 +454,9 @@ typedef struct cynic_upstream_events {
     /* Bytes arrived from the upstream. Borrowed until return. */
     void (*data)(void *state, cynic_conn *upstream, const uint8_t *bytes, size_t length);
     /* The upstream shut down its writing (a FIN): no more data will come. Not called after
-     * stop_reading. Without this callback the host closes the upstream connection once its
-     * queue is done. */
+     * stop_reading, nor when the plugin had already shut down writing to it (both halves are
+     * then closed: the connection ends, and `ended` says CYNIC_END_CLOSED). Without this
+     * callback the host closes the upstream connection once its queue is done. */
     void (*peer_closed)(void *state, cynic_conn *upstream);
     /* A `then` queued on the upstream was reached. */
     void (*resume)(void *state, cynic_conn *upstream, uint64_t tag);
