@@ -160,9 +160,9 @@ private struct NodeReader {
         }
         var direction = ShaperDirection.downstream
         if let field = fields["direction"] {
-            let text = try scalar(field.value, key: "\(key).direction", expected: ShaperDirection.expected).string
+            let text = try scalar(field.value, key: "\(key).direction", expected: ShaperDirection.choices).string
             guard let value = ShaperDirection(rawValue: text) else {
-                throw error(field.value, "\(key).direction: \(ShaperDirection.expected), got '\(text)'")
+                throw error(field.value, "\(key).direction: expected \(ShaperDirection.choices), got '\(text)'")
             }
             direction = value
         }

@@ -21,8 +21,8 @@ public enum ShaperDirection: String, Sendable, Equatable, CaseIterable {
     /// What the service sends on the upstream connections it opens (proxy mode, "cynic.connect/1").
     case upstream
 
-    /// "expected downstream or upstream": for the errors of the file and the command line.
-    static let expected = "expected " + allCases.map(\.rawValue).joined(separator: " or ")
+    /// "downstream or upstream": what the errors of the file and the command line expect.
+    static let choices = allCases.map(\.rawValue).joined(separator: " or ")
 }
 
 /// A shaper applied to a service's connections: which, how often, in which direction, with what
@@ -66,7 +66,7 @@ public struct ShaperSpec: Sendable, Equatable {
                     probability = number
                 } else if key == "direction" {
                     guard let chosen = ShaperDirection(rawValue: value) else {
-                        throw ShaperSpecError(text: text, reason: "direction: \(ShaperDirection.expected), got '\(value)'")
+                        throw ShaperSpecError(text: text, reason: "direction: expected \(ShaperDirection.choices), got '\(value)'")
                     }
                     direction = chosen
                 } else {
