@@ -27,6 +27,14 @@ func concurrentFirstBytes(port: Int, count: Int, timeout: Double = 20) throws ->
     return delays.compactMap { $0 }
 }
 
+/// Runs `attempt` up to three times until it returns true: a check of a mean, a spread or a rate
+/// holds on an idle machine, and a loaded one stalls event loops for seconds at times, which only
+/// ever adds. Lower bounds are checked inside `attempt` on every run, since a stall cannot break them.
+func holdsOnce(_ attempts: Int = 3, _ attempt: () async throws -> Bool) async rethrows -> Bool {
+    for _ in 0..<attempts where try await attempt() { return true }
+    return false
+}
+
 func mean(_ values: [Double]) -> Double { values.reduce(0, +) / Double(values.count) }
 
 func standardDeviation(_ values: [Double]) -> Double {
@@ -52,11 +60,10 @@ struct ShaperModeTests {
 
     @Test("timeout ms=800: nothing arrives, then the connection is closed `ms` after the open")
     func timeoutCloses() async throws {
-        let service = try await TestServices.start("http-json", shapers: ["timeout:ms=800"])
+        // No request: a request still unread at the close would make it an RST.
+        let service = try await TestServices.start("random", parameters: ["length": "5"], shapers: ["timeout:ms=800"])
         defer { Task { await service.stop() } }
-        let answer = try await offThePool {
-            try TimedAnswer(port: service.port, request: "GET / HTTP/1.1\r\nHost: x\r\n\r\n", timeout: 10)
-        }
+        let answer = try await offThePool { try TimedAnswer(port: service.port, timeout: 10) }
         #expect(answer.bytes.isEmpty)
         #expect(answer.end == .endOfFile)
         #expect(answer.finished >= 0.8)
@@ -114,14 +121,17 @@ struct ShaperModeTests {
         let service = try await TestServices.start("random", parameters: ["length": "1"],
                                                    shapers: ["latency:ms=600,jitter_ms=150,distribution=normal,seed=3"])
         defer { Task { await service.stop() } }
-        let delays = try await offThePool { try concurrentFirstBytes(port: service.port, count: 120) }
-        #expect(delays.count == 120)
-        // Sampling error of a mean of 120: 14 ms; of the sd: about 10 ms. A loaded machine only
-        // adds to each delay, and a little to the spread.
-        #expect((0.57...0.80).contains(mean(delays)), "mean \(mean(delays))")
-        #expect((0.10...0.25).contains(standardDeviation(delays)), "sd \(standardDeviation(delays))")
-        // Unlike uniform jitter, some draws fall below `ms`.
-        #expect(delays.contains { $0 < 0.55 }, "min \(delays.min() ?? 0)")
+        var seen: [String] = []
+        let held = try await holdsOnce {
+            let delays = try await offThePool { try concurrentFirstBytes(port: service.port, count: 120) }
+            #expect(delays.count == 120)
+            seen.append("mean \(mean(delays)), sd \(standardDeviation(delays)), min \(delays.min() ?? 0)")
+            // Sampling error of a mean of 120: 14 ms; of the sd: about 10 ms. Unlike uniform
+            // jitter, some draws fall below `ms`.
+            return (0.57...0.80).contains(mean(delays)) && (0.10...0.25).contains(standardDeviation(delays))
+                && delays.contains { $0 < 0.55 }
+        }
+        #expect(held, "\(seen)")
     }
 
     @Test("latency jitter, lognormal: median `ms`, spread `sigma` in log space")
@@ -129,14 +139,17 @@ struct ShaperModeTests {
         let service = try await TestServices.start("random", parameters: ["length": "1"],
                                                    shapers: ["latency:ms=500,distribution=lognormal,sigma=0.5,seed=5"])
         defer { Task { await service.stop() } }
-        let delays = try await offThePool { try concurrentFirstBytes(port: service.port, count: 120) }
-        #expect(delays.count == 120)
-        let median = delays.sorted()[60]
-        let logSpread = standardDeviation(delays.map { log($0) })
-        #expect((0.44...0.70).contains(median), "median \(median)")
-        #expect((0.35...0.70).contains(logSpread), "sd of ln(delay) \(logSpread)")
-        // Skewed: the mean lies above the median (e^(σ²/2) = 1.13 times it).
-        #expect(mean(delays) > median)
+        var seen: [String] = []
+        let held = try await holdsOnce {
+            let delays = try await offThePool { try concurrentFirstBytes(port: service.port, count: 120) }
+            #expect(delays.count == 120)
+            let median = delays.sorted()[60]
+            let logSpread = standardDeviation(delays.map { log($0) })
+            seen.append("median \(median), sd of ln \(logSpread), mean \(mean(delays))")
+            // Skewed: the mean lies above the median (e^(σ²/2) = 1.13 times it).
+            return (0.44...0.70).contains(median) && (0.35...0.70).contains(logSpread) && mean(delays) > median
+        }
+        #expect(held, "\(seen)")
     }
 
     @Test("latency jitter, uniform (the default): between `ms` and `ms + jitter_ms`")
@@ -144,12 +157,16 @@ struct ShaperModeTests {
         let service = try await TestServices.start("random", parameters: ["length": "1"],
                                                    shapers: ["latency:ms=400,jitter_ms=400,seed=9"])
         defer { Task { await service.stop() } }
-        let delays = try await offThePool { try concurrentFirstBytes(port: service.port, count: 120) }
-        #expect(delays.count == 120)
-        #expect(delays.allSatisfy { $0 >= 0.4 }, "min \(delays.min() ?? 0)")
-        #expect((0.55...0.80).contains(mean(delays)), "mean \(mean(delays))")
-        // Uniform on 400 ms: sd 115 ms.
-        #expect((0.08...0.20).contains(standardDeviation(delays)), "sd \(standardDeviation(delays))")
+        var seen: [String] = []
+        let held = try await holdsOnce {
+            let delays = try await offThePool { try concurrentFirstBytes(port: service.port, count: 120) }
+            #expect(delays.count == 120)
+            #expect(delays.allSatisfy { $0 >= 0.4 }, "min \(delays.min() ?? 0)")
+            seen.append("mean \(mean(delays)), sd \(standardDeviation(delays))")
+            // Uniform on 400 ms: mean 600 ms, sd 115 ms.
+            return (0.55...0.80).contains(mean(delays)) && (0.08...0.20).contains(standardDeviation(delays))
+        }
+        #expect(held, "\(seen)")
     }
 
     @Test("latency with a seed: the nth connection draws the same delay on every run")
@@ -162,11 +179,17 @@ struct ShaperModeTests {
             // One at a time: the draws are taken in accept order.
             return try await offThePool { try (0..<4).map { _ in try #require(try TimedAnswer(port: port).firstByte) } }
         }
+        // Scheduling moves a delay by tens of milliseconds (seconds, at worst, on a loaded
+        // machine: hence up to three tries); draws on 1.5 s differ by hundreds.
         let first = try await delays(seed: 42)
-        let again = try await delays(seed: 42)
+        var seen: [[Double]] = [first]
+        let repeated = try await holdsOnce {
+            let again = try await delays(seed: 42)
+            seen.append(again)
+            return zip(first, again).allSatisfy { abs($0 - $1) < 0.35 }
+        }
+        #expect(repeated, "\(seen)")
         let other = try await delays(seed: 7)
-        // Scheduling moves a delay by tens of milliseconds; draws on 1.5 s differ by hundreds.
-        #expect(zip(first, again).allSatisfy { abs($0 - $1) < 0.35 }, "\(first) vs \(again)")
         #expect(zip(first, other).contains { abs($0 - $1) >= 0.35 }, "\(first) vs \(other)")
     }
 
@@ -218,14 +241,19 @@ struct ShaperModeTests {
                                                    shapers: ["bandwidth:bytes_per_second=100000"])
         defer { Task { await service.stop() } }
         let port = service.port
-        let start = Date()
-        async let first = offThePool { try TimedAnswer(port: port) }
-        async let second = offThePool { try TimedAnswer(port: port) }
-        let both = try await [first, second]
-        let elapsed = Date().timeIntervalSince(start)
-        #expect(both.allSatisfy { $0.bytes.count == 150_000 })
-        // Each at 100 kB/s on its own: 1.5 s for both, never under it; shared would take 3 s.
-        #expect(both.allSatisfy { $0.finished >= 1.5 / 1.1 })
-        #expect(300_000 / elapsed > 100_000 * 1.2, "\(Int(300_000 / elapsed)) B/s together")
+        var rates: [Int] = []
+        let fast = try await holdsOnce {
+            let start = Date()
+            async let first = offThePool { try TimedAnswer(port: port) }
+            async let second = offThePool { try TimedAnswer(port: port) }
+            let both = try await [first, second]
+            let elapsed = Date().timeIntervalSince(start)
+            #expect(both.allSatisfy { $0.bytes.count == 150_000 })
+            // Each at 100 kB/s on its own: 1.5 s for both, never under it; shared would take 3 s.
+            #expect(both.allSatisfy { $0.finished >= 1.5 / 1.1 })
+            rates.append(Int(300_000 / elapsed))
+            return 300_000 / elapsed > 100_000 * 1.2
+        }
+        #expect(fast, "\(rates) B/s together")
     }
 }
