@@ -32,6 +32,7 @@ let shippedPlugins: [(folder: String, target: String, swift: Bool)] = [
     ("limit", "PluginLimit", false),
     ("reset-after", "PluginResetAfter", false),
     ("slow-close", "PluginSlowClose", false),
+    ("timeout", "PluginTimeout", false),
 ]
 
 let strictSwift: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]

@@ -426,6 +426,7 @@ extension ServiceSpec {
             && parameters.mapValues(\.text) == other.parameters.mapValues(\.text)
             && shapers.map(\.shaper) == other.shapers.map(\.shaper)
             && shapers.map(\.probability) == other.shapers.map(\.probability)
+            && shapers.map(\.direction) == other.shapers.map(\.direction)
             && shapers.map { $0.parameters.mapValues(\.text) } == other.shapers.map { $0.parameters.mapValues(\.text) }
     }
 

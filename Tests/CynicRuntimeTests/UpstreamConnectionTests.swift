@@ -283,7 +283,7 @@ struct UpstreamConnectionTests {
             open("\(counts.file("count"))", "w").write(str(total))
             conn.close()
             """)
-        let limit = ShaperSpec(shaper: "limit", parameters: ["bytes": ParameterInput("10", origin: "test")], direction: .upstream)
+        let limit = ShaperSpec(shaper: "limit", direction: .upstream, parameters: ["bytes": ParameterInput("10", origin: "test")])
         let service = try await relay(to: "127.0.0.1:\(upstream.port)", shapers: [limit])
         let port = service.port
         _ = try await offThePool {
