@@ -19,6 +19,23 @@ struct RealServersTests {
         #expect(!FileManager.default.fileExists(atPath: folder))
     }
 
+    static let redisPyInstalled = (try? runPython("import redis"))?.status == 0
+
+    @Test("redis-server answers redis-py, without retries", .enabled(if: RedisServer.isInstalled && redisPyInstalled))
+    func redisFromPython() throws {
+        let redis = try RedisServer.start()
+        // redis-py retries 10 times with backoff by default: a test through cynic wants none.
+        let result = try runPython("""
+            import sys, redis
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
+            client = redis.Redis(host="127.0.0.1", port=int(sys.argv[1]), socket_timeout=5, retry=Retry(NoBackoff(), 0))
+            client.set("n", 41)
+            print(client.ping(), client.incr("n"))
+            """, [String(redis.port)], timeout: 20)
+        #expect(result.standardOutput == "True 42\n", "\(result.output)")
+    }
+
     @Test("a redis-server that refuses to start is reported with its own log",
           .enabled(if: RedisServer.isInstalled))
     func redisRefusing() throws {
