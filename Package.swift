@@ -110,6 +110,8 @@ let package = Package(
                                    .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CynicCLITests",
                     dependencies: ["CynicPlugins", "CynicRuntime", "CynicTestSupport"]),
+        // The test support itself: the real servers tests start (Redis, PostgreSQL, http.server).
+        .testTarget(name: "CynicTestSupportTests", dependencies: ["CynicTestSupport"]),
     ] + shippedPlugins.map { plugin in
         plugin.swift
             ? .target(name: plugin.target, dependencies: ["CynicPluginKit", "CCynicPlugin"],
