@@ -17,6 +17,14 @@ struct PluginFiles {
     }
 }
 
+extension PluginRegistry {
+    /// A registry that found these plugins at start, in this order.
+    init(foundAtStart plugins: Plugin...) throws(PluginRefusal) {
+        self.init()
+        for plugin in plugins { try addAtStart(plugin) }
+    }
+}
+
 @Suite("Which plugin serves, decided without a service")
 struct PluginRegistryTests {
     @Test("at start the first file found with a name keeps it; the second is refused naming the first")
@@ -24,8 +32,7 @@ struct PluginRegistryTests {
         let files = PluginFiles()
         let first = try files.load("echo", file: "a")
         let second = try files.load("echo", file: "b")
-        var registry = PluginRegistry()
-        try registry.addAtStart(first)
+        var registry = try PluginRegistry(foundAtStart: first)
         let refusal = #expect(throws: PluginRefusal.self) { try registry.addAtStart(second) }
         #expect(refusal?.reason == .duplicateName("echo", firstFile: first.file))
         #expect(registry.current["echo"] === first)
@@ -35,8 +42,7 @@ struct PluginRegistryTests {
     func newVersionAndSameBytes() throws {
         let files = PluginFiles()
         let first = try files.load("echo", answer: "one")
-        var registry = PluginRegistry()
-        try registry.addAtStart(first)
+        var registry = try PluginRegistry(foundAtStart: first)
 
         let again = try Plugin.load(file: first.file)
         guard case .unchanged = registry.admission(of: again) else {
@@ -57,8 +63,7 @@ struct PluginRegistryTests {
     func duplicateWhileServing() throws {
         let files = PluginFiles()
         let owner = try files.load("echo", file: "a")
-        var registry = PluginRegistry()
-        try registry.addAtStart(owner)
+        let registry = try PluginRegistry(foundAtStart: owner)
         let intruder = try files.load("echo", file: "b")
         guard case .refused(let refusal) = registry.admission(of: intruder) else {
             Issue.record("a second file with a taken name was admitted")
@@ -72,8 +77,7 @@ struct PluginRegistryTests {
     func renamedInPlace() throws {
         let files = PluginFiles()
         let old = try files.load("before", file: "same")
-        var registry = PluginRegistry()
-        try registry.addAtStart(old)
+        var registry = try PluginRegistry(foundAtStart: old)
         let new = try files.load("after", file: "same")
         guard case .new(let previous) = registry.admission(of: new) else {
             Issue.record("the rewritten file was not admitted")
@@ -89,8 +93,7 @@ struct PluginRegistryTests {
     func removal() throws {
         let files = PluginFiles()
         let plugin = try files.load("echo")
-        var registry = PluginRegistry()
-        try registry.addAtStart(plugin)
+        var registry = try PluginRegistry(foundAtStart: plugin)
         registry.refuse(PluginRefusal(file: plugin.file, reason: .noEntrySymbol))
         #expect(registry.remove(file: plugin.file) === plugin)
         #expect(registry.current.isEmpty)
