@@ -66,7 +66,7 @@ let package = Package(
                 dependencies: ["CCynicPlugin", "CFFI", "CynicPrivateFolder", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strictSwift),
         .target(name: "CynicRuntime",
-                dependencies: ["CynicPlugins", "CynicConfig", "CCynicPlugin",
+                dependencies: ["CynicPlugins", "CynicConfig", "CCynicPlugin", "CFFI",
                                .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOPosix", package: "swift-nio"),
                                .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -142,7 +142,7 @@ public final class Service: Sendable {
             slot.enter(RunningCall(label: CallbackRegistry.shared.label(plugin: plugin.name, service: spec.name),
                                    callback: .createAndConfigure))
             defer { slot.leave() }
-            return try BehaviourInstance(plugin: plugin, values: values, host: HostTable.pointer)
+            return try BehaviourInstance(plugin: plugin, values: values, host: PluginHostTables.shared.table(for: plugin))
         } catch {
             throw ServiceError(spec, error.message, origin: error.origin)
         }
