@@ -1,3 +1,4 @@
+import CynicTestSupport
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -144,26 +145,15 @@ func runPython(_ code: String, arguments: [String] = []) async throws -> PythonR
     let outputPath = directory + "/stdout", errorPath = directory + "/stderr"
     try #require(FileManager.default.createFile(atPath: outputPath, contents: nil))
     try #require(FileManager.default.createFile(atPath: errorPath, contents: nil))
-    let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-    let errorOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: errorPath))
-
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", code] + arguments
-    process.standardOutput = output
-    process.standardError = errorOutput
-    process.standardInput = FileHandle.nullDevice
-    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-        process.terminationHandler = { _ in continuation.resume() }
-        do {
-            try process.run()
-        } catch {
-            process.terminationHandler = nil
-            continuation.resume(throwing: error)
-        }
+    let output = open(outputPath, O_WRONLY | O_CLOEXEC), errorOutput = open(errorPath, O_WRONLY | O_CLOEXEC)
+    defer {
+        close(output)
+        close(errorOutput)
     }
-    try output.close()
-    try errorOutput.close()
+    let process = try ChildProcess("python3", ["-c", code] + arguments,
+                                   standardOutput: .descriptor(output), standardError: .descriptor(errorOutput))
+    let finished = try await offThePool { process.waitForExit(timeout: 120) }
+    try #require(finished, "python3 did not finish within 120 s")
     return PythonRun(status: process.terminationStatus,
                      output: Array(try Data(contentsOf: URL(fileURLWithPath: outputPath))),
                      errorOutput: (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? "",

@@ -177,9 +177,7 @@ struct HostilePluginFileTests {
         let parent = String(probe.directory[..<probe.directory.lastIndex(of: "/")!])
         probe.removeAll()
         // A pid that was just in use and is now free: a child that has exited and been reaped.
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: "/bin/true")
-        try child.run()
+        let child = try ChildProcess("/bin/true", [])
         child.waitUntilExit()
         let dead = parent + "/plugins-\(child.processIdentifier)-Stale1"
         let live = parent + "/plugins-\(getpid())-Alive1"

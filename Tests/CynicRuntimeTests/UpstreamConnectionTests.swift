@@ -112,13 +112,12 @@ let relayPlugin = """
 /// its port, then serves until the test ends.
 final class PythonUpstream: @unchecked Sendable {
     // @unchecked: the process and port are set once, in init.
-    let process = Process()
+    let process: ChildProcess
     let port: Int
-    private let output = Pipe()
 
     init(handler: String) throws {
         let script = """
-            import socket, sys, threading
+            import os, socket, sys, threading
             def handle(conn):
             \(handler.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
             server = socket.socket()
@@ -126,39 +125,25 @@ final class PythonUpstream: @unchecked Sendable {
             server.bind(("127.0.0.1", 0))
             server.listen(16)
             print(server.getsockname()[1], flush=True)
+            os.close(1)  # EOF for the test reading the port (sys.stdout.close() keeps fd 1)
             while True:
                 conn, _ = server.accept()
                 threading.Thread(target=handle, args=(conn,), daemon=True).start()
             """
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-u", "-c", script]
-        process.standardOutput = output
-        process.standardError = FileHandle.standardError
-        try process.run()
-        let line = String(decoding: output.fileHandleForReading.readLine(), as: UTF8.self)
+        process = try ChildProcess("python3", ["-u", "-c", script], standardError: .descriptor(2))
+        // Its only line: the port (it closes its standard output after it).
+        let line = String(decoding: process.readOutputToEnd(), as: UTF8.self)
         guard let port = Int(line.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
             throw CompileFailed(output: "the Python upstream printed '\(line)' instead of its port")
         }
         self.port = port
     }
 
     deinit {
-        // SIGKILL: a child of the test process may inherit SIGTERM blocked (Dispatch's threads
-        // block it), and would never hear a terminate.
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
-    }
-}
-
-extension FileHandle {
-    /// Bytes up to a newline (not included), blocking.
-    fileprivate func readLine() -> [UInt8] {
-        var line: [UInt8] = []
-        while let byte = try? read(upToCount: 1), let first = byte.first, first != UInt8(ascii: "\n") {
-            line.append(first)
-        }
-        return line
     }
 }
 

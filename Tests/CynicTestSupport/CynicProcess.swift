@@ -3,7 +3,7 @@ import Foundation
 /// The `cynic` executable running as a user runs it, with its output collected as it comes.
 public final class CynicProcess: @unchecked Sendable {
     // @unchecked: the output buffers are guarded by `lock`; the rest is immutable.
-    public let process = Process()
+    public let process: ChildProcess
     private let lock = NSLock()
     private var out = ""
     private var err = ""
@@ -14,22 +14,11 @@ public final class CynicProcess: @unchecked Sendable {
 
     /// Starts `cynic arguments...` (the one built with the tests, unless told otherwise).
     public init(_ arguments: [String], environment: [String: String] = [:], executable: String = Paths.cynic) throws {
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let output = Pipe(), error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        process.standardInput = FileHandle.nullDevice
-        output.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            self?.append(data, toError: false)
-        }
-        error.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            self?.append(data, toError: true)
-        }
-        try process.run()
+        process = try ChildProcess(executable, arguments, environment: environment)
+        // The readers hold the object weakly: a dropped CynicProcess is stopped (deinit), and
+        // its readers then see EOF.
+        process.streamOutput { [weak self] bytes in self?.append(Data(bytes), toError: false) }
+        process.streamError { [weak self] bytes in self?.append(Data(bytes), toError: true) }
     }
 
     deinit { stop() }
@@ -98,7 +87,10 @@ public final class CynicProcess: @unchecked Sendable {
     public func stop() {
         guard process.isRunning else { return }
         process.terminate()
-        if waitForExit(timeout: 5) == nil { kill(process.processIdentifier, SIGKILL) }
+        if waitForExit(timeout: 5) == nil {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
     }
 }
 

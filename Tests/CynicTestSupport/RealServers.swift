@@ -71,27 +71,22 @@ func waitUntilEnded(_ pid: pid_t, timeout: Double) -> Bool {
 
 /// A server program running as a child of the test, its standard output and error in a log file.
 final class ServerProcess: @unchecked Sendable {
-    // @unchecked: `process` is only stopped, and Process is thread-safe for that; the rest is immutable.
+    // @unchecked: `process` is only stopped, and ChildProcess is thread-safe for that; the rest is immutable.
     let name: String
     let logFile: String
-    private let process = Process()
+    private let process: ChildProcess
 
     init(name: String, executable: String, arguments: [String], logFile: String) throws {
         self.name = name
         self.logFile = logFile
-        guard FileManager.default.createFile(atPath: logFile, contents: nil),
-              let log = FileHandle(forWritingAtPath: logFile) else {
+        let log = open(logFile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard log >= 0 else {
             throw RealServerFailed(server: name, reason: "cannot create its log file \(logFile)")
         }
         // The child keeps its own copy of the descriptor: ours is closed once it runs.
-        defer { try? log.close() }
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = log
-        process.standardError = log
-        process.standardInput = FileHandle.nullDevice
+        defer { close(log) }
         do {
-            try withSignalsUnblocked { try process.run() }
+            process = try ChildProcess(executable, arguments, standardOutput: .descriptor(log), standardError: .descriptor(log))
         } catch {
             throw RealServerFailed(server: name, reason: "cannot run \(executable): \(error)")
         }
