@@ -25,6 +25,8 @@ let shippedPlugins: [(folder: String, target: String, swift: Bool)] = [
     ("redirect-loop", "PluginRedirectLoop", true),
     ("keepalive-race", "PluginKeepaliveRace", true),
     ("drip", "PluginDrip", true),
+    // In front of a real server (cynic.connect/1): no default port, they need an upstream.
+    ("proxy", "PluginProxy", false),
     // Shapers: they apply to any service.
     ("latency", "PluginLatency", false),
     ("bandwidth", "PluginBandwidth", false),
