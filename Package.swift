@@ -109,6 +109,7 @@ let package = Package(
                                    .product(name: "NIOPosix", package: "swift-nio"),
                                    .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                                    .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "CynicPluginKitTests", dependencies: ["CynicPluginKit"]),
         .testTarget(name: "CynicCLITests",
                     dependencies: ["CynicPlugins", "CynicRuntime", "CynicTestSupport"]),
     ] + shippedPlugins.map { plugin in
