@@ -27,6 +27,7 @@ let shippedPlugins: [(folder: String, target: String, swift: Bool)] = [
     ("drip", "PluginDrip", true),
     // In front of a real server (cynic.connect/1): no default port, they need an upstream.
     ("proxy", "PluginProxy", false),
+    ("http-proxy", "PluginHTTPProxy", true),
     // Shapers: they apply to any service.
     ("latency", "PluginLatency", false),
     ("bandwidth", "PluginBandwidth", false),
