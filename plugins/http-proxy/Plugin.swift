@@ -401,14 +401,15 @@ private let configure: @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<C
         guard let upstream else {
             throw ConfigurationError("upstream: required, the HTTP server to proxy to ('host:port' or 'unix:/path')")
         }
-        guard ConnectCapability.available(for: instance) else {
-            throw ConfigurationError("this cynic cannot open upstream connections (no cynic.connect/1): upgrade it")
-        }
         $0.upstream = String(cString: upstream)
         $0.selector = try RequestSelector(parameter: String(cString: fail!))
         $0.failure = try FailureMode(parameter: String(cString: with!))
         $0.retryAfter = retryAfter.map { String(cString: $0) }
         $0.seed = seed
+        // Last, so a mistake in the parameters is told first, on any host.
+        guard ConnectCapability.available(for: instance) else {
+            throw ConfigurationError("this cynic cannot open upstream connections (no cynic.connect/1): upgrade it")
+        }
     }
 }
 
