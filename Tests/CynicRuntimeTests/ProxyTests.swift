@@ -1,3 +1,4 @@
+import CynicPlugins
 import CynicRuntime
 import CynicTestSupport
 import Foundation
@@ -27,6 +28,15 @@ private func requestsSummary(_ url: String) throws -> String {
 
 @Suite("proxy: bytes through to a real server and back")
 struct ProxyTests {
+    @Test("proxy.c builds as a third-party C plugin would, with cc against the header alone, and loads")
+    func buildsWithPlainCC() throws {
+        let source = try String(contentsOfFile: Paths.repository + "/plugins/proxy/proxy.c", encoding: .utf8)
+        let folder = TemporaryFolder("cynic-proxy-cc")
+        let plugin = try Plugin.load(file: try compileCPlugin(source, named: "proxy", into: folder.path, extraFlags: ["-Wextra"]))
+        #expect(plugin.name == "proxy")
+        #expect(plugin.parameters.map(\.name) == ["upstream", "unreachable"])
+    }
+
     @Test("curl and requests get through the proxy the very bytes they get directly", .enabled(if: programExists("curl")))
     func sameBytesAsDirect() async throws {
         let folder = try servedFolder()
