@@ -329,7 +329,7 @@ final class ProxiedConnection: ConnectionHandler, UpstreamHandler {
         } catch {
             return responseBroken(exchange, reason: "\(error)", reset: false)
         }
-        client.send(UnsafeRawBufferPointer(rebasing: bytes[..<used]))
+        if used > 0 { client.send(UnsafeRawBufferPointer(rebasing: bytes[..<used])) }
         exchange.relayed += used
         inFlight = exchange
         guard exchange.framing.isComplete else { return }
