@@ -112,13 +112,17 @@ private func splitParameter(_ text: String) -> (kind: String, value: String?) {
     return (String(text[..<colon]), String(text[text.index(after: colon)...]))
 }
 
-/// A number in [0, 1) that depends only on `seed` and `number`: SplitMix64 of the two.
+/// A number in [0, 1) that depends only on `seed` and `number`: the SplitMix64 finaliser of the
+/// number's step in a stream that starts at the mixed seed, so neighbouring seeds give unrelated
+/// sets of requests.
 func unitInterval(seed: UInt64, number: UInt64) -> Double {
-    var z = seed &+ number &* 0x9E37_79B9_7F4A_7C15
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    z ^= z >> 31
-    return Double(z >> 11) / Double(1 << 53)
+    func mix(_ value: UInt64) -> UInt64 {
+        var z = value
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    return Double(mix(mix(seed) &+ number &* 0x9E37_79B9_7F4A_7C15) >> 11) / Double(1 << 53)
 }
 
 /// Numbers requests across every connection of a service, which run on several threads.
