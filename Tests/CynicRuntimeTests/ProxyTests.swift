@@ -123,12 +123,13 @@ struct ProxyTests {
             polite.shutdownWrite()
             #expect(polite.receiveAll().end == .endOfFile)
 
-            let rude = try SocketClient(port: service.port)
-            rude.send("hello")
-            usleep(300_000) // the upstream connected and read the bytes
-            var abort = linger(l_onoff: 1, l_linger: 0)
-            setsockopt(rude.fd, SOL_SOCKET, SO_LINGER, &abort, socklen_t(MemoryLayout<linger>.size))
-            shutdown(rude.fd, Int32(SHUT_RDWR)) // with SO_LINGER 0 set, close would reset; this makes it now
+            do {
+                let rude = try SocketClient(port: service.port)
+                rude.send("hello")
+                usleep(300_000) // the upstream connected and read the bytes
+                var abort = linger(l_onoff: 1, l_linger: 0)
+                setsockopt(rude.fd, SOL_SOCKET, SO_LINGER, &abort, socklen_t(MemoryLayout<linger>.size))
+            } // released: its close, with SO_LINGER 0, is an RST (no FIN before it, unlike a shutdown)
         }
         let deadline = Date().addingTimeInterval(10)
         while upstream.logLines(startingWith: "ended").count < 2, Date() < deadline { usleep(20_000) }
