@@ -35,6 +35,7 @@ let shippedPlugins: [(folder: String, target: String, swift: Bool)] = [
     ("limit", "PluginLimit", false),
     ("reset-after", "PluginResetAfter", false),
     ("slow-close", "PluginSlowClose", false),
+    ("timeout", "PluginTimeout", false),
 ]
 
 let strictSwift: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
@@ -68,7 +69,7 @@ let package = Package(
                 dependencies: ["CCynicPlugin", "CFFI", "CynicPrivateFolder", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strictSwift),
         .target(name: "CynicRuntime",
-                dependencies: ["CynicPlugins", "CynicConfig", "CCynicPlugin",
+                dependencies: ["CynicPlugins", "CynicConfig", "CCynicPlugin", "CFFI",
                                .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOPosix", package: "swift-nio"),
                                .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -113,6 +114,8 @@ let package = Package(
         .testTarget(name: "CynicPluginKitTests", dependencies: ["CynicPluginKit"]),
         .testTarget(name: "CynicCLITests",
                     dependencies: ["CynicPlugins", "CynicRuntime", "CynicTestSupport"]),
+        // The test support itself: the real servers tests start (Redis, PostgreSQL, http.server).
+        .testTarget(name: "CynicTestSupportTests", dependencies: ["CynicTestSupport"]),
     ] + shippedPlugins.map { plugin in
         plugin.swift
             ? .target(name: plugin.target, dependencies: ["CynicPluginKit", "CCynicPlugin"],

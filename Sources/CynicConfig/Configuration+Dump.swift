@@ -9,6 +9,10 @@ extension Configuration {
             "# cynic configuration. Run it with: cynic --config FILE",
             "# Each entry under `services` is one listener: a behaviour, an address, parameters.",
             "# Several services may share a behaviour with different parameters.",
+            "# `shapers:` lists faults applied to a service's connections, in order; each entry is",
+            "# `shaper: NAME`, `probability` (0 to 1, default 1: the share of connections it applies to),",
+            "# `direction` (downstream, the default: what the service sends to its client; upstream:",
+            "# what it sends on the upstream connections it opens) and `params`.",
         ]
         switch logSink {
         case .defaultPath: lines += ["", "log_sink:", "  enabled: true  # or path: /some/dir/log.sock"]
@@ -35,6 +39,7 @@ extension Configuration {
                 for shaper in service.shapers {
                     lines.append("      - shaper: \(Self.quoted(shaper.shaper))")
                     if shaper.probability != 1 { lines.append("        probability: \(shaper.probability)") }
+                    lines.append("        direction: \(shaper.direction.rawValue)")
                     if !shaper.parameters.isEmpty {
                         lines.append("        params:")
                         for (name, input) in shaper.parameters.sorted(by: { $0.key < $1.key }) {

@@ -146,9 +146,9 @@ private struct NodeReader {
                            shapers: shapers, seed: seed, origin: "\(file):\(node.mark?.line ?? 0)")
     }
 
-    /// `shaper: NAME`, optional `probability` (0 to 1) and `params`.
+    /// `shaper: NAME`, optional `probability` (0 to 1), `direction` and `params`.
     func shaper(_ node: Node, key: String) throws(ConfigurationError) -> ShaperSpec {
-        let fields = try mapping(node, key: key, allowed: ["shaper", "probability", "params"])
+        let fields = try mapping(node, key: key, allowed: ["shaper", "probability", "direction", "params"])
         guard let name = fields["shaper"] else { throw error(node, "\(key): needs `shaper: NAME`") }
         var probability = 1.0
         if let field = fields["probability"] {
@@ -158,10 +158,19 @@ private struct NodeReader {
             }
             probability = value
         }
+        var direction = ShaperDirection.downstream
+        if let field = fields["direction"] {
+            let text = try scalar(field.value, key: "\(key).direction", expected: ShaperDirection.choices).string
+            guard let value = ShaperDirection(rawValue: text) else {
+                throw error(field.value, "\(key).direction: expected \(ShaperDirection.choices), got '\(text)'")
+            }
+            direction = value
+        }
         let parameters = try fields["params"].map { field throws(ConfigurationError) in
             try self.parameters(field.value, key: "\(key).params")
         } ?? [:]
-        return ShaperSpec(shaper: try string(name.value, key: "\(key).shaper"), probability: probability, parameters: parameters)
+        return ShaperSpec(shaper: try string(name.value, key: "\(key).shaper"), probability: probability,
+                          direction: direction, parameters: parameters)
     }
 
     func parameters(_ node: Node, key: String) throws(ConfigurationError) -> [String: ParameterInput] {

@@ -13,26 +13,44 @@ public enum ServiceAddress: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// A shaper applied to a service's connections: which, how often, with what parameters.
+/// Which of a connection's streams a shaper shapes, in toxiproxy's words.
+public enum ShaperDirection: String, Sendable, Equatable, CaseIterable {
+    /// What the service sends to its client: the only stream a service without upstream
+    /// connections has.
+    case downstream
+    /// What the service sends on the upstream connections it opens (proxy mode, "cynic.connect/1").
+    case upstream
+
+    /// "downstream or upstream": what the errors of the file and the command line expect.
+    static let choices = allCases.map(\.rawValue).joined(separator: " or ")
+}
+
+/// A shaper applied to a service's connections: which, how often, in which direction, with what
+/// parameters.
 public struct ShaperSpec: Sendable, Equatable {
     public var shaper: String
     /// The chance, 0 to 1, that it applies to a given connection.
     public var probability: Double
+    /// The stream it shapes; a shaper plugin never knows, it shapes what passes through it.
+    public var direction: ShaperDirection
     public var parameters: [String: ParameterInput]
 
-    public init(shaper: String, probability: Double = 1, parameters: [String: ParameterInput] = [:]) {
+    public init(shaper: String, probability: Double = 1, direction: ShaperDirection = .downstream,
+                parameters: [String: ParameterInput] = [:]) {
         self.shaper = shaper
         self.probability = probability
+        self.direction = direction
         self.parameters = parameters
     }
 
-    /// Reads the command line's `NAME[:key=value,...]`; the key `probability` is the shaper's
-    /// probability, every other key one of its parameters.
+    /// Reads the command line's `NAME[:key=value,...]`; the keys `probability` and `direction`
+    /// are the shaper's own, every other key one of its parameters.
     public init(commandLine text: String) throws(ShaperSpecError) {
         let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
         let name = String(parts[0])
         guard !name.isEmpty else { throw ShaperSpecError(text: text, reason: "no shaper name before ':'") }
         var probability = 1.0
+        var direction = ShaperDirection.downstream
         var parameters: [String: ParameterInput] = [:]
         if parts.count == 2 {
             for pair in parts[1].split(separator: ",") {
@@ -46,12 +64,17 @@ public struct ShaperSpec: Sendable, Equatable {
                         throw ShaperSpecError(text: text, reason: "probability must be a number from 0 to 1, got '\(value)'")
                     }
                     probability = number
+                } else if key == "direction" {
+                    guard let chosen = ShaperDirection(rawValue: value) else {
+                        throw ShaperSpecError(text: text, reason: "direction: expected \(ShaperDirection.choices), got '\(value)'")
+                    }
+                    direction = chosen
                 } else {
                     parameters[key] = ParameterInput(value, origin: "--shape \(name)")
                 }
             }
         }
-        self.init(shaper: name, probability: probability, parameters: parameters)
+        self.init(shaper: name, probability: probability, direction: direction, parameters: parameters)
     }
 }
 

@@ -31,6 +31,10 @@ public final class Plugin: @unchecked Sendable {
     /// crashes the runtime later. Any other image is closed once nothing uses it.
     public let staysMapped: Bool
     private let handle: UnsafeMutableRawPointer
+    /// Identifies the mapped image. Loading the same content again while it is mapped gives the
+    /// image already there (dlopen matches the copy's content-addressed path), so two `Plugin`s
+    /// can share one image — and its static variables.
+    public var imageID: UInt { UInt(bitPattern: handle) }
     /// The descriptor, copied into a host-sized struct whose fields the plugin's older, smaller
     /// struct does not have are zero.
     public let descriptor: cynic_plugin

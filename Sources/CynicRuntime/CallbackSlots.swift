@@ -8,6 +8,8 @@ public enum PluginCallback: UInt8, Sendable, CaseIterable {
     // Raw values start at 1: a running word of 0 means "no plugin code running".
     case connOpen = 1, connData, connRequest, connTimer, connResume, connPeerClosed, connEnd
     case shaperConnOpen, shaperTimer, shaperConnEnd
+    /// The events of an upstream connection a behaviour opened (cynic.connect/1).
+    case upstreamConnected, upstreamConnectFailed, upstreamData, upstreamPeerClosed, upstreamResume, upstreamTimer, upstreamEnded
     /// `create` then the configure function, on the control thread.
     case createAndConfigure
 
@@ -24,6 +26,13 @@ public enum PluginCallback: UInt8, Sendable, CaseIterable {
         case .shaperConnOpen: "cynic_shaper.conn_open"
         case .shaperTimer: "cynic_shaper.timer"
         case .shaperConnEnd: "cynic_shaper.conn_end"
+        case .upstreamConnected: "cynic_upstream_events.connected"
+        case .upstreamConnectFailed: "cynic_upstream_events.connect_failed"
+        case .upstreamData: "cynic_upstream_events.data"
+        case .upstreamPeerClosed: "cynic_upstream_events.peer_closed"
+        case .upstreamResume: "cynic_upstream_events.resume"
+        case .upstreamTimer: "cynic_upstream_events.timer"
+        case .upstreamEnded: "cynic_upstream_events.ended"
         case .createAndConfigure: "create/configure"
         }
     }

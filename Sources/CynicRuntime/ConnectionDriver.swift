@@ -3,6 +3,7 @@ import CynicPlugins
 import DequeModule
 import Logging
 import NIOCore
+import NIOPosix
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,25 +20,18 @@ final class ConnectionDriver: ChannelInboundHandler {
     typealias InboundIn = ConnectionInput
     typealias OutboundOut = ByteBuffer
 
-    enum Action {
-        case send(ByteBuffer)
-        case wait(milliseconds: UInt64)
-        case close
-        case reset
-        case shutdownWrite
-        case stopReading
-        case then(tag: UInt64)
-    }
+    /// An action as it waits in the queue: its bytes copied.
+    typealias Action = HostAction<ByteBuffer>
+    /// An action as a plugin asks for it, before it reaches the queue: its bytes borrowed.
+    typealias Request = HostAction<UnsafeRawBufferPointer>
 
-    /// An action as a plugin asks for it, before it reaches the queue.
-    enum Request {
-        case send(UnsafeRawBufferPointer)
-        case wait(milliseconds: UInt64)
-        case close
-        case reset
-        case shutdownWrite
-        case stopReading
-        case then(tag: UInt64)
+    /// Who hears this connection's events.
+    enum Role {
+        /// A client of the service: its behaviour's callbacks.
+        case client
+        /// A connection the behaviour opened (cynic.connect/1): the events it gave `open`, with
+        /// the state it gave.
+        case upstream(events: cynic_upstream_events, state: UnsafeMutableRawPointer?)
     }
 
     /// A shaper that applies to this connection, with its per-connection state.
@@ -49,6 +43,16 @@ final class ConnectionDriver: ChannelInboundHandler {
 
     private let instance: BehaviourInstance
     private let callbacks: cynic_plugin
+    private let role: Role
+    /// This connection with the client or upstreams it belongs with (see `ConnectionGroup`).
+    let group: ConnectionGroup
+    /// The shapers with direction "upstream" drawn for this client: each upstream it opens goes
+    /// through them.
+    private let upstreamShapers: [BehaviourInstance]
+    /// The connection's event loop: known at accept for a client, at `open` for an upstream.
+    private var loop: (any EventLoop)?
+    /// The peer reset the connection (ECONNRESET): how an upstream's `ended` tells it.
+    private var resetByPeer = false
     private var stages: [ShaperStage]
     /// `handles[0]` is the behaviour's connection; `handles[i + 1]` is downstream of stage i.
     /// Empty until the channel is active.
@@ -69,26 +73,23 @@ final class ConnectionDriver: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     /// What conn_open returned.
     private var state: UnsafeMutableRawPointer?
-    private var actions: Deque<Action> = []
-    /// Bytes of the sends in `actions`, not yet handed to NIO.
-    private var queuedSendBytes = 0
-    /// Bytes of the send handed to NIO and not yet written (a client that does not read keeps
-    /// them there). With `queuedSendBytes`, bounded by `CYNIC_MAX_QUEUED_BYTES`, so a plugin that
+    /// The actions queued and where the connection stands; this handler performs what it
+    /// decides. Its unsent bytes (queued, and handed to NIO but not yet written: a client that
+    /// does not read keeps them there) are bounded by `CYNIC_MAX_QUEUED_BYTES`, so a plugin that
     /// sends in a loop cannot exhaust memory; every such byte is also held from `queuedBytes`.
-    private var writingSendBytes = 0
+    private var queue = ActionQueue()
     /// The bound on the bytes of every connection together.
     private let queuedBytes: QueuedBytesBudget
     /// Warnings every client can cause, said once with a count (shared by the service).
     private let warnings: LogThrottle
-    /// A send or wait is under way; the next action starts when it is done.
-    private var actionInProgress = false
     private var scheduledWait: Scheduled<Void>?
-    /// How deep we are in plugin callbacks: host functions are only valid inside one.
-    private var callbackDepth = 0
+    /// How deep the group is in plugin callbacks: host functions are only valid inside one.
+    private var callbackDepth: Int {
+        get { group.callbackDepth }
+        set { group.callbackDepth = newValue }
+    }
     private var pumping = false
-    /// A close or reset is queued: nothing queued after it could run.
-    private var finishing = false
-    private var ended = false
+    private var ended: Bool { queue.phase == .ended }
     private var readingStopped = false
     private var peerClosed = false
     /// Where this connection's thread tells the watchdog which plugin call runs: found once, when
@@ -108,10 +109,15 @@ final class ConnectionDriver: ChannelInboundHandler {
 
     /// `shapers` are those that apply to this connection, in order; `observer`, when there is
     /// one, hears this connection's events as connection `number`.
-    init(instance: BehaviourInstance, shapers: [BehaviourInstance], logger: Logger, connections: ConnectionCounter,
-         queuedBytes: QueuedBytesBudget, warnings: LogThrottle, observer: ConnectionObserver? = nil, number: Int = 0) {
+    init(instance: BehaviourInstance, shapers: [BehaviourInstance], upstreamShapers: [BehaviourInstance] = [],
+         logger: Logger, connections: ConnectionCounter,
+         queuedBytes: QueuedBytesBudget, warnings: LogThrottle, observer: ConnectionObserver? = nil, number: Int = 0,
+         role: Role = .client, group: ConnectionGroup? = nil) {
         self.instance = instance
         self.callbacks = instance.plugin.descriptor
+        self.role = role
+        self.upstreamShapers = upstreamShapers
+        self.group = group ?? ConnectionGroup()
         let stages = shapers.compactMap { shaper in
             shaper.plugin.shaper.map { ShaperStage(instance: shaper, callbacks: $0, state: nil) }
         }
@@ -127,6 +133,12 @@ final class ConnectionDriver: ChannelInboundHandler {
         callbackLabels = ([instance] + stages.map(\.instance)).map {
             CallbackRegistry.shared.label(plugin: $0.plugin.name, service: service)
         }
+        self.group.join(self)
+    }
+
+    private var isUpstream: Bool {
+        if case .upstream = role { return true }
+        return false
     }
 
     /// The behaviour's `cynic_conn *`.
@@ -144,7 +156,24 @@ final class ConnectionDriver: ChannelInboundHandler {
     // MARK: Channel events
 
     func channelActive(context: ChannelHandlerContext) {
+        if case .upstream(let events, let upstreamState) = role {
+            // Its client ended while it was connecting: nobody is left to hear it.
+            guard !ended else {
+                context.close(promise: nil)
+                return
+            }
+            self.context = context
+            updateReading()
+            logger.debug("upstream connected")
+            if let connected = events.connected {
+                callPlugin(.upstreamConnected) { connected(upstreamState, conn) }
+            } else {
+                pump()
+            }
+            return
+        }
         self.context = context
+        loop = context.eventLoop
         handles = (0...stages.count).map { ConnectionHandles.acquire(self, position: $0) }
         if let peer = context.remoteAddress { logger[metadataKey: "peer"] = "\(peer)" }
         connections.opened()
@@ -173,15 +202,21 @@ final class ConnectionDriver: ChannelInboundHandler {
             }
         }
         // Once a close or reset is queued the plugin hears nothing more (see the header).
-        guard !readingStopped, !ended, !finishing else { return }
+        guard !readingStopped, !queue.isFinishing else { return }
         switch input {
         case .bytes(var buffer):
-            guard let onData = callbacks.conn_data else { return }
             let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
-            callPlugin(.connData) { bytes.withUnsafeBufferPointer { onData(state, conn, $0.baseAddress, $0.count) } }
+            switch role {
+            case .client:
+                guard let onData = callbacks.conn_data else { return }
+                callPlugin(.connData) { bytes.withUnsafeBufferPointer { onData(state, conn, $0.baseAddress, $0.count) } }
+            case .upstream(let events, let upstreamState):
+                guard let onData = events.data else { return }
+                callPlugin(.upstreamData) { bytes.withUnsafeBufferPointer { onData(upstreamState, conn, $0.baseAddress, $0.count) } }
+            }
         case .request(let request):
             pendingRequests.append(request)
-            if pendingRequests.count >= Self.maxPendingRequests { setAutoRead(false) }
+            updateReading()
             if isIdle { deliverNextRequest() }
         case .badRequest(let reason):
             warnings.warning("bad request", "closing connection: \(reason)", logger: logger, flushOn: context.eventLoop)
@@ -203,10 +238,12 @@ final class ConnectionDriver: ChannelInboundHandler {
         guard !readingStopped, !ended, context != nil else { return }
         peerClosed = true
         report(.peerClosed)
-        if let onPeerClosed = callbacks.conn_peer_closed {
+        if case .upstream(let events, let upstreamState) = role, let onPeerClosed = events.peer_closed {
+            callPlugin(.upstreamPeerClosed) { onPeerClosed(upstreamState, conn) }
+        } else if !isUpstream, let onPeerClosed = callbacks.conn_peer_closed {
             callPlugin(.connPeerClosed) { onPeerClosed(state, conn) }
         } else if isIdle {
-            _ = enqueue(.close)
+            _ = queue.enqueue(.close)
             pump()
         }
     }
@@ -214,6 +251,7 @@ final class ConnectionDriver: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // A peer that resets is ordinary business here: it ends this connection, nothing else.
         logger.debug("connection error: \(error)")
+        if (error as? IOError)?.errnoCode == ECONNRESET { resetByPeer = true }
         if ending == nil {
             let reason = (error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(error)"
             ending = .closedByPeer(reason: reason)
@@ -236,7 +274,7 @@ final class ConnectionDriver: ChannelInboundHandler {
         // nothing, so a behaviour behind one would otherwise never hear that the queue is full.
         // What a shaper forwards comes back here at the next position, and is checked the same.
         if case .send(let bytes) = request {
-            if queuedSendBytes + writingSendBytes + bytes.count > Int(CYNIC_MAX_QUEUED_BYTES) {
+            if queue.unsentBytes + bytes.count > Int(CYNIC_MAX_QUEUED_BYTES) {
                 return refuseFullConnection()
             }
             if !queuedBytes.hasRoom(for: bytes.count) { return refuseFullBudget() }
@@ -268,34 +306,40 @@ final class ConnectionDriver: ChannelInboundHandler {
         }
         switch request {
         case .send(let bytes):
-            guard let context, !finishing else { return CYNIC_ERR_CLOSED }
+            // An upstream takes sends before it is connected: they wait in the queue.
             // Checked above, taken here: another connection may have taken the room meanwhile.
             guard queuedBytes.reserve(bytes.count) else { return refuseFullBudget() }
-            var buffer = context.channel.allocator.buffer(capacity: bytes.count)
+            var buffer = Self.allocator.buffer(capacity: bytes.count)
             buffer.writeBytes(bytes)
-            queuedSendBytes += bytes.count
-            return enqueue(.send(buffer))
-        case .wait(let milliseconds): return enqueue(.wait(milliseconds: milliseconds))
-        case .close: return enqueue(.close)
-        case .reset: return enqueue(.reset)
-        case .shutdownWrite: return enqueue(.shutdownWrite)
-        case .stopReading: return enqueue(.stopReading)
-        case .then(let tag): return enqueue(.then(tag: tag))
+            let status = queue.enqueue(.send(buffer))
+            guard status == CYNIC_OK else {
+                releaseQueuedBytes(bytes.count)
+                return status
+            }
+            group.unsentChanged(self, unsent: queue.unsentBytes)
+            return status
+        default:
+            // No bytes to copy: the same action, queued as asked.
+            return queue.enqueue(request.mapBytes { _ in Self.allocator.buffer(capacity: 0) })
         }
     }
 
     /// A timer for the plugin at `position` (the behaviour, or the shaper before it).
     func after(milliseconds: UInt64, tag: UInt64, at position: Int) -> Int32 {
-        guard let context, !ended else { return CYNIC_ERR_CLOSED }
+        guard let loop, !ended else { return CYNIC_ERR_CLOSED }
         let delay = TimeAmount.milliseconds(Int64(clamping: milliseconds))
         timerCount += 1
         let id = timerCount
-        timers[id] = context.eventLoop.assumeIsolated().scheduleTask(in: delay) {
+        timers[id] = loop.assumeIsolated().scheduleTask(in: delay) {
             self.timers[id] = nil
             guard !self.ended else { return }
-            self.callPlugin(position == 0 ? .connTimer : .shaperTimer, at: position) {
+            let callback: PluginCallback = position > 0 ? .shaperTimer : self.isUpstream ? .upstreamTimer : .connTimer
+            self.callPlugin(callback, at: position) {
                 if position == 0 {
-                    self.callbacks.conn_timer?(self.state, self.conn, tag)
+                    switch self.role {
+                    case .client: self.callbacks.conn_timer?(self.state, self.conn, tag)
+                    case .upstream(let events, let upstreamState): events.timer?(upstreamState, self.conn, tag)
+                    }
                 } else {
                     let stage = self.stages[position - 1]
                     stage.callbacks.timer?(stage.state, self.handles[position], tag)
@@ -308,7 +352,7 @@ final class ConnectionDriver: ChannelInboundHandler {
     /// A send that would take the connection's unsent bytes past its bound: refused, and said
     /// once for however many connections do it within the throttle's window.
     private func refuseFullConnection() -> Int32 {
-        let unsent = queuedSendBytes + writingSendBytes
+        let unsent = queue.unsentBytes
         warnings.warning("connection queue full",
                          "send refused: \(unsent) bytes are queued on this connection and not yet sent, the most is \(CYNIC_MAX_QUEUED_BYTES) (stream with then)",
                          logger: logger, flushOn: context?.eventLoop)
@@ -331,27 +375,13 @@ final class ConnectionDriver: ChannelInboundHandler {
         }
     }
 
-    private func enqueue(_ action: Action) -> Int32 {
-        guard !finishing, !ended else { return CYNIC_ERR_CLOSED }
-        switch action {
-        case .close, .reset: finishing = true
-        default: break
-        }
-        actions.append(action)
-        return CYNIC_OK
-    }
-
     func cancelPending() -> Int32 {
-        guard !ended else { return CYNIC_ERR_CLOSED }
-        actions.removeAll()
-        releaseQueuedBytes(queuedSendBytes)
-        queuedSendBytes = 0
-        finishing = false
-        if let scheduledWait {
-            scheduledWait.cancel()
-            self.scheduledWait = nil
-            actionInProgress = false
-        }
+        let (status, dropped) = queue.cancelPending(waitUnderWay: scheduledWait != nil)
+        guard status == CYNIC_OK else { return status }
+        releaseQueuedBytes(dropped)
+        group.unsentChanged(self, unsent: queue.unsentBytes)
+        scheduledWait?.cancel()
+        scheduledWait = nil
         return CYNIC_OK
     }
 
@@ -371,7 +401,7 @@ final class ConnectionDriver: ChannelInboundHandler {
         body()
         callbackDepth -= 1
         if outermost { callbackSlot?.leave() }
-        if callbackDepth == 0 { pump() }
+        if callbackDepth == 0 { group.pumpAll() }
     }
 
     /// Tells the watchdog that `callback` of the plugin at `position` starts now.
@@ -380,35 +410,35 @@ final class ConnectionDriver: ChannelInboundHandler {
         callbackSlot?.enter(RunningCall(label: callbackLabels[position], callback: callback))
     }
 
-    private var isIdle: Bool { actions.isEmpty && !actionInProgress && !ended && callbackDepth == 0 }
+    private var isIdle: Bool { queue.isIdle && callbackDepth == 0 }
 
     /// Starts queued actions until one has to wait (a write to flush, a timer) or the queue is
     /// empty; then hands the plugin what it was waiting for.
-    private func pump() {
+    func pump() {
         guard !pumping, let context else { return }
         pumping = true
         defer { pumping = false }
         var performed = 0
         var sent = 0
         while true {
-            while !actionInProgress, !ended, let action = actions.popFirst() {
+            while let action = queue.next() {
                 if case .send(let buffer) = action { sent += buffer.readableBytes }
                 perform(action, context: context)
                 performed += 1
-                if performed >= Self.actionsPerTurn || sent >= Self.bytesPerTurn, !actions.isEmpty {
+                if performed >= Self.actionsPerTurn || sent >= Self.bytesPerTurn, !queue.isEmpty {
                     // Writes to a fast reader complete at once: without a break, one endless
                     // stream would keep every other connection of this event loop waiting.
                     context.eventLoop.assumeIsolated().execute { self.pump() }
                     return
                 }
             }
-            guard isIdle, !finishing else { return }
+            guard isIdle, !queue.isFinishing else { return }
             // Idle: hand the plugin what it was waiting for. What it queues is performed by the
             // next round of this loop (a nested pump would return at once: we are pumping).
             if !pendingRequests.isEmpty {
                 deliverNextRequest()
-            } else if peerClosed, callbacks.conn_peer_closed == nil {
-                _ = enqueue(.close)
+            } else if peerClosed, !hasPeerClosedCallback {
+                _ = queue.enqueue(.close)
             } else {
                 return
             }
@@ -420,25 +450,21 @@ final class ConnectionDriver: ChannelInboundHandler {
         switch action {
         case .send(let buffer):
             let count = buffer.readableBytes
-            queuedSendBytes -= count
-            writingSendBytes += count
-            actionInProgress = true
             context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
                 // NIO completes every write's promise once, written or failed (a closing channel
                 // fails what it still holds), so the bytes come back exactly once, here, even after
                 // the connection has ended. A failed write means the connection is going away;
                 // channelInactive ends it.
-                self.writingSendBytes -= count
+                self.queue.finishedSend(of: count)
                 self.releaseQueuedBytes(count)
-                self.actionInProgress = false
+                self.group.unsentChanged(self, unsent: self.queue.unsentBytes)
                 self.pump()  // a no-op when the write completed inside the running pump
             }
         case .wait(let milliseconds):
-            actionInProgress = true
             let delay = TimeAmount.milliseconds(Int64(clamping: milliseconds))
             scheduledWait = context.eventLoop.assumeIsolated().scheduleTask(in: delay) {
                 self.scheduledWait = nil
-                self.actionInProgress = false
+                self.queue.finishedWaitOrShutdown()
                 self.pump()
             }
         case .close:
@@ -452,68 +478,212 @@ final class ConnectionDriver: ChannelInboundHandler {
             }
             context.close(promise: nil)
         case .shutdownWrite:
-            actionInProgress = true
             context.close(mode: .output).assumeIsolated().whenComplete { _ in
-                self.actionInProgress = false
+                self.queue.finishedWaitOrShutdown()
                 self.pump()
             }
         case .stopReading:
             readingStopped = true
-            setAutoRead(false)
+            updateReading()
         case .then(let tag):
-            guard let onResume = callbacks.conn_resume else { return }
             // Performed by the pump, never inside another callback: an outermost call.
-            callbackDepth += 1
-            markRunning(.connResume, at: 0)
-            onResume(state, conn, tag)
+            switch role {
+            case .client:
+                guard let onResume = callbacks.conn_resume else { return }
+                callbackDepth += 1
+                markRunning(.connResume, at: 0)
+                onResume(state, conn, tag)
+            case .upstream(let events, let upstreamState):
+                guard let onResume = events.resume else { return }
+                callbackDepth += 1
+                markRunning(.upstreamResume, at: 0)
+                onResume(upstreamState, conn, tag)
+            }
             callbackSlot?.leave()
             callbackDepth -= 1
+            // What it queued on the group's other connections; this one's own pump goes on.
+            group.pumpAll()
         }
     }
 
     private func deliverNextRequest() {
         guard let request = pendingRequests.popFirst(), let onRequest = callbacks.conn_request else { return }
-        if pendingRequests.count < Self.maxPendingRequests, !readingStopped { setAutoRead(true) }
+        updateReading()
         callPlugin(.connRequest) { request.withCRequest { onRequest(state, conn, $0) } }
     }
 
-    private func setAutoRead(_ on: Bool) {
+    private var hasPeerClosedCallback: Bool {
+        switch role {
+        case .client: callbacks.conn_peer_closed != nil
+        case .upstream(let events, _): events.peer_closed != nil
+        }
+    }
+
+    /// Reads from the socket unless the plugin stopped reading, requests are piling up, or
+    /// another connection of the group has too much unsent (see `ConnectionGroup`).
+    func updateReading() {
+        let wanted = !readingStopped && pendingRequests.count < Self.maxPendingRequests && !group.isHeldBack(self)
         guard let options = context?.channel.syncOptions else { return }
-        try? options.setOption(.autoRead, value: on)
+        try? options.setOption(.autoRead, value: wanted)
     }
 
     /// The connection is over: drop what was queued and let the plugin free its state, once.
-    private func end() {
+    private func end(upstreamEnd: UInt32? = nil) {
         guard !ended else { return }
-        ended = true
-        // Never active (the channel failed before it opened): the plugin never saw it.
-        guard context != nil else { return }
-        actions.removeAll()
         // What NIO holds comes back when its write fails; what is still queued, now.
-        releaseQueuedBytes(queuedSendBytes)
-        queuedSendBytes = 0
+        releaseQueuedBytes(queue.end())
+        // Never active (the channel failed before it opened): the plugin never saw it. An upstream
+        // is the plugin's from `open` on.
+        guard context != nil || (isUpstream && !handles.isEmpty) else { return }
+        if !isUpstream {
+            // Its upstreams end first, so the plugin frees their state before the client's; a
+            // client that was reset passes the reset on.
+            let passReset = resetByPeer || ending == .resetByUs
+            for member in group.members where member !== self {
+                member.endBecauseClientEnded(reset: passReset)
+            }
+        }
+        group.unsentChanged(self, unsent: queue.unsentBytes)
         pendingRequests.removeAll()
         scheduledWait?.cancel()
         scheduledWait = nil
         for timer in timers.values { timer.cancel() }
         timers.removeAll()
-        markRunning(.connEnd, at: 0)
-        callbacks.conn_end?(state, conn)
-        state = nil
+        let outermost = callbackDepth == 0
+        switch role {
+        case .client:
+            markRunning(.connEnd, at: 0)
+            // Inside a callback of the connection, as the header's rule says: its log lines are
+            // tagged with the service; an action returns CYNIC_ERR_CLOSED (it has ended).
+            callbackDepth += 1
+            callbacks.conn_end?(state, conn)
+            callbackDepth -= 1
+            state = nil
+        case .upstream(let events, let upstreamState):
+            if outermost { markRunning(.upstreamEnded, at: 0) }
+            // A callback like any: it may act on its client (reset it, say), performed below.
+            callbackDepth += 1
+            events.ended?(upstreamState, conn, upstreamEnd ?? howUpstreamEnded)
+            callbackDepth -= 1
+        }
         for (index, stage) in stages.enumerated() {
-            markRunning(.shaperConnEnd, at: index + 1)
+            if outermost { markRunning(.shaperConnEnd, at: index + 1) }
             stage.callbacks.conn_end?(stage.state)
         }
-        callbackSlot?.leave()
+        if outermost { callbackSlot?.leave() }
         // A plugin that kept a handle past conn_end gets CYNIC_ERR_CLOSED, from any thread.
         for handle in handles { ConnectionHandles.release(handle) }
-        connections.closed()
-        instance.plugin.connections.closed()
-        logger.debug("connection closed")
+        group.leave(self)
+        if !isUpstream {
+            connections.closed()
+            instance.plugin.connections.closed()
+        }
+        logger.debug(isUpstream ? "upstream connection closed" : "connection closed")
+        if isUpstream, callbackDepth == 0 { group.pumpAll() }
         // No reason known: the socket closed under us (the peer, or the event loops stopping).
         report(.ended(ending ?? .closedByPeer(reason: nil)))
         context = nil
     }
+
+    // MARK: Upstream connections
+
+    /// Opens a connection to `address` for this connection's group (cynic.connect/1): the new
+    /// connection's handle at once, while connecting goes on; its events reach `events` with
+    /// `eventState` on this event loop.
+    func openUpstream(to address: UpstreamAddress, events: cynic_upstream_events,
+                      eventState: UnsafeMutableRawPointer?) -> (status: Int32, handle: OpaquePointer?) {
+        guard !ended, let loop else { return (CYNIC_ERR_CLOSED, nil) }
+        // The group's client holds the upstream shapers (a call may come from an upstream's event).
+        let client = group.members.first ?? self
+        var upstreamLogger = logger
+        upstreamLogger[metadataKey: "upstream"] = "\(address)"
+        let upstream = ConnectionDriver(instance: instance, shapers: client.upstreamShapers, logger: upstreamLogger,
+                                        connections: connections, queuedBytes: queuedBytes, warnings: warnings,
+                                        role: .upstream(events: events, state: eventState), group: group)
+        upstream.loop = loop
+        upstream.callbackSlot = callbackSlot
+        upstream.handles = (0...upstream.stages.count).map { ConnectionHandles.acquire(upstream, position: $0) }
+        // Its shapers open now, inside this callback: the plugin may queue on the new handle at once.
+        for index in upstream.stages.indices {
+            upstream.stages[index].state = upstream.stages[index].callbacks.conn_open?(
+                upstream.stages[index].instance.pointer, upstream.handles[index + 1])
+        }
+        let bootstrap = ClientBootstrap(group: loop)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .connectTimeout(Self.upstreamConnectTimeout)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers(RawInput(), upstream)
+                }
+            }
+        let connecting: EventLoopFuture<any Channel>
+        switch address {
+        case .socket(let socketAddress): connecting = bootstrap.connect(to: socketAddress)
+        case .named(let host, let port): connecting = bootstrap.connect(host: host, port: port)
+        }
+        connecting.assumeIsolated().whenFailure { error in upstream.connectFailed(error) }
+        return (CYNIC_OK, upstream.handles[0])
+    }
+
+    /// How long an upstream may take to connect before `connect_failed` says ETIMEDOUT.
+    static let upstreamConnectTimeout = TimeAmount.seconds(10)
+
+    /// An upstream's connect failed: the plugin hears why, then the end.
+    private func connectFailed(_ error: any Error) {
+        guard !ended, case .upstream(let events, let upstreamState) = role else { return }
+        let code = Self.errnoCode(of: error)
+        logger.debug("upstream connect failed: \(String(cString: strerror(code)))")
+        ending = .closedByPeer(reason: String(cString: strerror(code)))
+        // connect_failed then ended, before anything either queued on the client is performed:
+        // the header promises `ended` follows, whatever connect_failed asked for.
+        callbackDepth += 1
+        if let onFailed = events.connect_failed {
+            markRunning(.upstreamConnectFailed, at: 0)
+            onFailed(upstreamState, conn, code)
+            callbackSlot?.leave()
+        }
+        end(upstreamEnd: CYNIC_END_CONNECT_FAILED)
+        callbackDepth -= 1
+        if callbackDepth == 0 { group.pumpAll() }
+    }
+
+    /// The client ended: this upstream closes (or resets, passing a reset on) and the plugin hears
+    /// its end before the client's.
+    private func endBecauseClientEnded(reset: Bool) {
+        guard !ended else { return }
+        if let context {
+            if reset, let socket = context.channel as? any SocketOptionProvider {
+                _ = socket.setSoLinger(linger(l_onoff: 1, l_linger: 0))
+            }
+            context.close(promise: nil)
+        }
+        end(upstreamEnd: CYNIC_END_CLIENT_ENDED)
+    }
+
+    /// What an upstream's `ended` says, from how it ended.
+    private var howUpstreamEnded: UInt32 {
+        if resetByPeer { return CYNIC_END_RESET_BY_PEER }
+        switch ending {
+        case .resetByUs: return CYNIC_END_RESET
+        // An error on the socket after it was established: the header counts it as a reset.
+        case .closedByPeer(_?): return CYNIC_END_RESET_BY_PEER
+        default: return CYNIC_END_CLOSED
+        }
+    }
+
+    private static func errnoCode(of error: any Error) -> Int32 {
+        if let io = error as? IOError { return io.errnoCode }
+        if let connection = error as? NIOConnectionError {
+            for attempt in connection.connectionErrors {
+                if let io = attempt.error as? IOError { return io.errnoCode }
+            }
+            if connection.dnsAError != nil || connection.dnsAAAAError != nil { return EHOSTUNREACH }
+        }
+        if let channel = error as? ChannelError, case .connectTimeout = channel { return ETIMEDOUT }
+        return ECONNREFUSED
+    }
+
+    private static let allocator = ByteBufferAllocator()
 
     // MARK: Tracing
 
@@ -524,17 +694,9 @@ final class ConnectionDriver: ChannelInboundHandler {
     }
 
     private static func traced(_ action: Action) -> ConnectionAction {
-        switch action {
-        case .send(let buffer):
-            let preview = buffer.getBytes(at: buffer.readerIndex,
-                                          length: min(buffer.readableBytes, ConnectionAction.previewLimit)) ?? []
-            return .send(count: buffer.readableBytes, preview: preview)
-        case .wait(let milliseconds): return .wait(milliseconds: milliseconds)
-        case .close: return .close
-        case .reset: return .reset
-        case .shutdownWrite: return .shutdownWrite
-        case .stopReading: return .stopReading
-        case .then(let tag): return .then(tag: tag)
+        action.mapBytes { buffer in
+            SentBytes(count: buffer.readableBytes,
+                      preview: buffer.getBytes(at: buffer.readerIndex, length: min(buffer.readableBytes, ConnectionAction.previewLimit)) ?? [])
         }
     }
 

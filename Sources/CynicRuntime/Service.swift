@@ -13,6 +13,8 @@ public final class ServiceSetup: Sendable {
     public struct Shaper: Sendable {
         public let instance: BehaviourInstance
         public let probability: Double
+        /// Whether it shapes what is sent to the client or on the upstream connections.
+        public let direction: ShaperDirection
     }
 
     public let behaviour: BehaviourInstance
@@ -121,7 +123,7 @@ public final class Service: Sendable {
                 throw ServiceError(spec, "unknown shaper '\(shaper.shaper)' (available: \(list(known)))")
             }
             shapers.append(.init(instance: try instance(of: shaperPlugin, parameters: shaper.parameters, spec: spec),
-                                 probability: shaper.probability))
+                                 probability: shaper.probability, direction: shaper.direction))
         }
         return ServiceSetup(behaviour: behaviour, shapers: shapers)
     }
@@ -140,7 +142,7 @@ public final class Service: Sendable {
             slot.enter(RunningCall(label: CallbackRegistry.shared.label(plugin: plugin.name, service: spec.name),
                                    callback: .createAndConfigure))
             defer { slot.leave() }
-            return try BehaviourInstance(plugin: plugin, values: values, host: HostTable.pointer)
+            return try BehaviourInstance(plugin: plugin, values: values, host: PluginHostTables.shared.table(for: plugin))
         } catch {
             throw ServiceError(spec, error.message, origin: error.origin)
         }
@@ -236,9 +238,10 @@ public final class Service: Sendable {
         }
     }
 
-    /// The shapers of `setup` that apply to one new connection, each drawn with its probability.
-    private func drawShapers(of setup: ServiceSetup) -> [BehaviourInstance] {
-        setup.shapers.filter { shaper in
+    /// The shapers of `setup` that apply to one new connection, each drawn with its probability,
+    /// by direction: those toward the client, and those for every upstream it opens.
+    private func drawShapers(of setup: ServiceSetup) -> (downstream: [BehaviourInstance], upstream: [BehaviourInstance]) {
+        let drawn = setup.shapers.filter { shaper in
             if shaper.probability >= 1 { return true }
             if shaper.probability <= 0 { return false }
             let draw = draws.withLock { state -> UInt64 in
@@ -249,7 +252,8 @@ public final class Service: Sendable {
                 return z ^ (z >> 31)
             }
             return Double(draw >> 11) / Double(1 << 53) < shaper.probability
-        }.map(\.instance)
+        }
+        return (drawn.filter { $0.direction == .downstream }.map(\.instance), drawn.filter { $0.direction == .upstream }.map(\.instance))
     }
 
     /// Stops accepting (clients now get "connection refused"); open connections go on.
@@ -329,7 +333,9 @@ public final class Service: Sendable {
                     }
                     let number = self.observer == nil ? 0 : self.connectionNumbers.add(1, ordering: .relaxed).newValue
                     let logger = self.state.withLock { $0.logger }
-                    try handlers.addHandler(ConnectionDriver(instance: instance, shapers: self.drawShapers(of: setup), logger: logger,
+                    let shapers = self.drawShapers(of: setup)
+                    try handlers.addHandler(ConnectionDriver(instance: instance, shapers: shapers.downstream,
+                                                             upstreamShapers: shapers.upstream, logger: logger,
                                                              connections: self.connections, queuedBytes: self.queuedBytes,
                                                              warnings: self.warnings, observer: self.observer, number: number))
                 }

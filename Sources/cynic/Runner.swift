@@ -41,7 +41,7 @@ struct Runner {
             throw failure("cannot keep private copies of plugins in \(error)")
         }
         if !copies.staleFoldersRemoved.isEmpty {
-            logger.info("removed \(copies.staleFoldersRemoved.count) plugin copy folder(s) left by cynic processes that are gone")
+            logger.debug("removed \(copies.staleFoldersRemoved.count) plugin copy folder(s) left by cynic processes that are gone")
         }
         let watchdog = shutdown.slowCallbackThreshold.map { CallbackWatchdog(threshold: $0, logger: logger) }
         defer { watchdog?.stop() }

@@ -26,7 +26,8 @@ struct ServeCommand: AsyncParsableCommand {
     var parameters: [String] = []
 
     @Option(name: .customLong("shape"), help: ArgumentHelp(
-        "A shaper for every connection, in order; repeatable. `probability=P` (0 to 1) applies it to that share of connections.",
+        "A shaper for every connection, in order; repeatable. `probability=P` (0 to 1) applies it to that share of connections; "
+            + "`direction=upstream` to what the service sends on its upstream connections instead of to the client.",
         valueName: "NAME[:key=value,...]"))
     var shapers: [String] = []
 

@@ -6,6 +6,9 @@ import Testing
 /// One row of docs/failures.md: the service it describes and what each client must see.
 struct CatalogueRow: CustomStringConvertible, Sendable {
     var name: String
+    /// A mode of the plugin with a row of its own ("mode=per-chunk"): the row's first cell is
+    /// `` `name` `variant` ``.
+    var variant: String? = nil
     var behaviour: String
     var parameters: [String: String] = [:]
     var shapers: [String] = []
@@ -19,7 +22,10 @@ struct CatalogueRow: CustomStringConvertible, Sendable {
     /// The Python call; URL and TIMEOUT are filled in.
     var call = "requests.get(URL, timeout=TIMEOUT)"
 
-    var description: String { name }
+    var description: String { variant.map { "\(name) \($0)" } ?? name }
+
+    /// How the row's first cell starts on the page.
+    var documentKey: String { "`\(name)`" + (variant.map { " `\($0)`" } ?? "") }
 }
 
 /// The Python side: prints the status code, or the name of the exception that came out.
@@ -97,8 +103,15 @@ struct CatalogueTests {
         CatalogueRow(name: "latency", behaviour: "http-json", shapers: ["latency:ms=3000"],
                      curlArguments: ["--max-time", "2"], curl: [(28, "Operation timed out")],
                      withTimeout: "ReadTimeout", withoutTimeout: "200"),
+        CatalogueRow(name: "latency", variant: "mode=per-chunk", behaviour: "drip",
+                     parameters: ["size": "3", "interval_ms": "500"], shapers: ["latency:ms=1500,mode=per-chunk"],
+                     curlArguments: ["--max-time", "2"], curl: [(28, "Operation timed out")],
+                     withTimeout: "200", withoutTimeout: "200"),
         CatalogueRow(name: "bandwidth", behaviour: "huge", parameters: ["size": "3000"],
                      shapers: ["bandwidth:bytes_per_second=1000"], curlArguments: ["--max-time", "2"],
+                     curl: [(28, "Operation timed out")], withTimeout: "200", withoutTimeout: "200"),
+        CatalogueRow(name: "bandwidth", variant: "shared=true", behaviour: "huge", parameters: ["size": "3000"],
+                     shapers: ["bandwidth:bytes_per_second=1000,shared=true"], curlArguments: ["--max-time", "2"],
                      curl: [(28, "Operation timed out")], withTimeout: "200", withoutTimeout: "200"),
         CatalogueRow(name: "slicer", behaviour: "http-json", shapers: ["slicer:size=1,delay_ms=5"],
                      curl: [(0, "")], withTimeout: "200", withoutTimeout: "200"),
@@ -110,13 +123,18 @@ struct CatalogueTests {
                      withTimeout: "ChunkedEncodingError", withoutTimeout: "ChunkedEncodingError"),
         CatalogueRow(name: "slow-close", behaviour: "http-html", shapers: ["slow-close:ms=3000"],
                      curl: [(0, "")], withTimeout: "200", withoutTimeout: "200"),
+        CatalogueRow(name: "timeout", behaviour: "http-json", shapers: ["timeout"],
+                     curlArguments: ["--max-time", "2"], curl: [(28, "Operation timed out")],
+                     withTimeout: "ReadTimeout", withoutTimeout: "hangs"),
+        CatalogueRow(name: "timeout", variant: "ms=1000", behaviour: "http-json", shapers: ["timeout:ms=1000"],
+                     curl: [(52, "Empty reply from server")], withTimeout: "ConnectionError", withoutTimeout: "ConnectionError"),
     ]
 
     static let document = try! String(contentsOfFile: Paths.repository + "/docs/failures.md", encoding: .utf8)
 
-    /// The table row of docs/failures.md for `name`.
-    static func documentRow(_ name: String) -> String? {
-        document.split(separator: "\n").first { $0.hasPrefix("| `\(name)` |") }.map(String.init)
+    /// The table row of docs/failures.md whose first cell is `key`.
+    static func documentRow(_ key: String) -> String? {
+        document.split(separator: "\n").first { $0.hasPrefix("| \(key) |") }.map(String.init)
     }
 
     @Test("every behaviour and shaper shipped has a row, and every row a plugin")
@@ -133,7 +151,7 @@ struct CatalogueTests {
     @Test("what the page says is what curl and requests see", .enabled(if: programExists("curl")),
           arguments: rows)
     func row(_ row: CatalogueRow) async throws {
-        let line = try #require(Self.documentRow(row.name), "no row for \(row.name) in docs/failures.md")
+        let line = try #require(Self.documentRow(row.documentKey), "no row for \(row) in docs/failures.md")
         // The page says it...
         let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
         let (curlCell, timeoutCell, noTimeoutCell) = (cells[cells.count - 3], cells[cells.count - 2], cells[cells.count - 1])

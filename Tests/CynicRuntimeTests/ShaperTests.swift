@@ -193,7 +193,7 @@ struct ShaperTests {
     @Test("an unknown shaper, or a behaviour used as a shaper, is refused with the list of shapers")
     func unknownShaper() async throws {
         let unknown = await #expect(throws: ServiceError.self) { try await TestServices.start("random", shapers: ["lag:ms=1"]) }
-        #expect(unknown?.description.contains("unknown shaper 'lag' (available: bandwidth, latency, limit, reset-after, slicer, slow-close)") == true)
+        #expect(unknown?.description.contains("unknown shaper 'lag' (available: bandwidth, latency, limit, reset-after, slicer, slow-close, timeout)") == true)
         let behaviour = await #expect(throws: ServiceError.self) { try await TestServices.start("random", shapers: ["reset"]) }
         #expect(behaviour?.description.contains("unknown shaper 'reset'") == true)
         let asBehaviour = await #expect(throws: ServiceError.self) { try await TestServices.start("latency") }

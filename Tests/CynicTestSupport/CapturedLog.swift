@@ -6,8 +6,12 @@ public final class CapturedLog: @unchecked Sendable {
     // @unchecked: `lines` is guarded by `lock`.
     private let lock = NSLock()
     private var lines: [String] = []
+    private let showsMetadata: Bool
 
-    public init() {}
+    /// With `showsMetadata`, a line with metadata reads `level [key=value ...] message`.
+    public init(showsMetadata: Bool = false) {
+        self.showsMetadata = showsMetadata
+    }
 
     public var logger: Logger {
         Logger(label: "cynic.test") { _ in Handler(log: self) }
@@ -41,7 +45,13 @@ public final class CapturedLog: @unchecked Sendable {
             set { metadata[key] = newValue }
         }
         func log(event: LogEvent) {
-            log.append("\(event.level) \(event.message)")
+            let all = metadata.merging(event.metadata ?? [:]) { $1 }
+            guard log.showsMetadata, !all.isEmpty else {
+                log.append("\(event.level) \(event.message)")
+                return
+            }
+            let pairs = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            log.append("\(event.level) [\(pairs)] \(event.message)")
         }
     }
 }

@@ -39,7 +39,10 @@ public final class TemporaryFolder: @unchecked Sendable {
         path = String(cString: made)
     }
 
-    deinit {
+    deinit { remove() }
+
+    /// Removes the folder and everything in it now; harmless when already removed.
+    public func remove() {
         try? FileManager.default.removeItem(atPath: path)
     }
 

@@ -24,7 +24,7 @@ public func runProgram(_ executable: String, _ arguments: [String], input: Strin
     process.standardOutput = output
     process.standardError = error
     process.standardInput = standardInput
-    try process.run()
+    try withSignalsUnblocked { try process.run() }
     if let input { standardInput.fileHandleForWriting.write(Data(input.utf8)) }
     try? standardInput.fileHandleForWriting.close()
     // Read both pipes while the program runs, so a chatty one cannot block on a full pipe.
@@ -52,6 +52,18 @@ public func runProgram(_ executable: String, _ arguments: [String], input: Strin
                          standardError: String(decoding: collected.err, as: UTF8.self))
 }
 
+/// Runs `body` (which starts a program) with no signal blocked in this thread, restoring the mask
+/// after. A program inherits its parent thread's signal mask, and Dispatch's threads, which run
+/// the tests, block SIGTERM, SIGALRM and most others: a server started from one would ignore
+/// SIGTERM and `signal.alarm` would never fire in a Python client.
+public func withSignalsUnblocked<T>(_ body: () throws -> T) rethrows -> T {
+    var none = sigset_t(), previous = sigset_t()
+    sigemptyset(&none)
+    pthread_sigmask(SIG_SETMASK, &none, &previous)
+    defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+    return try body()
+}
+
 private final class CollectedOutput: @unchecked Sendable {
     // @unchecked: guarded by `lock`.
     private let lock = NSLock()
@@ -67,7 +79,15 @@ private final class CollectedOutput: @unchecked Sendable {
 
 /// Whether a program is on PATH (curl, python3...).
 public func programExists(_ name: String) -> Bool {
-    (try? runProgram("sh", ["-c", "command -v \(name)"], timeout: 10).status) == 0
+    executablePath(of: name) != nil
+}
+
+/// The full path of the program `name` as the shell would find it on PATH, or nil.
+public func executablePath(of name: String) -> String? {
+    if name.contains("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
+    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+    return path.split(separator: ":").map { "\($0)/\(name)" }
+        .first { FileManager.default.isExecutableFile(atPath: $0) }
 }
 
 /// Runs a Python snippet with `python3 -c` and returns its result.

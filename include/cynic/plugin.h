@@ -186,9 +186,14 @@ static inline const char *cynic_http_header_value(const cynic_http_request *requ
 /* ---------------------------------------------------------------------------------------------
  * The host's function table. Since ABI 1.
  *
- * Passed to `create`; valid until the process exits, and the same table for every instance, so
- * a plugin may keep it in a static variable. Append-only: later ABI versions add fields
- * at the end, and `struct_size` tells a plugin which exist (check it before using a newer one).
+ * Passed to `create`. Each loaded plugin gets a table of its own (a new version swapped in, a
+ * new one), the same for every instance of it, so a plugin may keep it in a static variable or
+ * give it to a thread of its own. It is valid as long as the plugin's code is loaded: a plugin
+ * that links the Swift runtime is never unloaded, so until the process exits; a C plugin is
+ * unloaded once no instance and no connection of that version remains, after its last
+ * `destroy` (stop the threads you started there: their code goes too). Append-only: later ABI
+ * versions add fields at the end, and `struct_size` tells a plugin which exist (check it before
+ * using a newer one).
  *
  * Actions (send, wait, close, reset, shutdown_write, stop_reading, then) are queued and performed
  * in the order asked, one after the other: a `wait` delays the actions queued after it. Each
@@ -225,8 +230,9 @@ typedef struct cynic_host {
     /* Queue an abortive close: SO_LINGER {1, 0}, then close, so the peer gets a TCP RST. Its
      * next receive fails with ECONNRESET and the write after that with EPIPE. Since ABI 1. */
     int (*reset)(cynic_conn *conn);
-    /* Queue shutdown(SHUT_WR): the peer reads EOF, the connection stays open for reading.
-     * Since ABI 1. */
+    /* Queue shutdown(SHUT_WR): the peer reads EOF, the connection stays open for reading. A
+     * send queued after it returns CYNIC_ERR_CLOSED (nothing more can be written), unless
+     * cancel_pending drops the shutdown before it is performed. Since ABI 1. */
     int (*shutdown_write)(cynic_conn *conn);
     /* Queue: stop reading from the socket. The kernel's receive buffer fills and the peer's
      * writes eventually block. conn_data / conn_request are not called again, and neither is
@@ -240,8 +246,12 @@ typedef struct cynic_host {
      * connection's one queue, including what shapers queued there. Since ABI 1. */
     int (*cancel_pending)(cynic_conn *conn);
 
-    /* Write a line to cynic's console; with a `conn`, tagged with its service and peer, without
-     * one (NULL) as the plugin's. `message` is copied. Any thread; `conn` only under the rule
+    /* Write a line to cynic's console; `message` is copied, bounded and escaped to one line.
+     * With a `conn`, on that connection's log: tagged with its service and peer. Without one
+     * (NULL), or with one that cannot be used here (ended, or of another thread), on the logger
+     * `cynic.plugin` with metadata `plugin=NAME`, the name of the plugin this table was given
+     * to: each table's `log` is a function of its own, so the line names its plugin from any
+     * thread, `create`'s or one the plugin started. Any thread; `conn` only under the rule
      * above. Since ABI 1. */
     void (*log)(cynic_conn *conn, uint32_t level, const char *message);
 
@@ -288,7 +298,8 @@ typedef struct cynic_plugin {
     cynic_any_fn configure;
 
     /* Make the state of one service (a behaviour with its parameters). Several services may use
-     * one plugin. `host` is valid until the process exits. May be NULL (the instance is NULL).
+     * one plugin. `host` is this plugin's table, valid while it is loaded (see "The host's function
+     * table"). May be NULL (the instance is NULL).
      * When the plugin has a `destroy`, returning NULL means failure (out of memory) and the
      * service is refused; without one, NULL is a valid stateless instance. Control thread. */
     void *(*create)(const cynic_host *host);
@@ -454,8 +465,9 @@ typedef struct cynic_upstream_events {
     /* Bytes arrived from the upstream. Borrowed until return. */
     void (*data)(void *state, cynic_conn *upstream, const uint8_t *bytes, size_t length);
     /* The upstream shut down its writing (a FIN): no more data will come. Not called after
-     * stop_reading. Without this callback the host closes the upstream connection once its
-     * queue is done. */
+     * stop_reading, nor when the plugin had already shut down writing to it (both halves are
+     * then closed: the connection ends, and `ended` says CYNIC_END_CLOSED). Without this
+     * callback the host closes the upstream connection once its queue is done. */
     void (*peer_closed)(void *state, cynic_conn *upstream);
     /* A `then` queued on the upstream was reached. */
     void (*resume)(void *state, cynic_conn *upstream, uint64_t tag);

@@ -12,9 +12,19 @@
  * large one. Timers fire late on a busy machine, and sending takes time too: when the real
  * clock has run ahead of the queue's, the queue's clock jumps to it, so lost time is made up
  * (by at most one slot's burst) instead of lowering the rate.
+ *
+ * With `shared` set, every connection of the service draws on one bucket: the rate is the
+ * service's, as on a link they all cross, and a connection alone still gets all of it. The link
+ * is an account of when it is next free, booked piece by piece under a mutex, since one instance
+ * serves every connection and they run on several threads: a piece leaves when its connection's
+ * queue reaches it or when the link is free, whichever is later, and keeps the link for its
+ * length at the rate. Pieces are booked when the behaviour queues them, so a connection that
+ * queues a large answer at once books the link ahead, and the others' pieces come after it.
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime under -std=c11 */
 #include <cynic/plugin.h>
+#include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -28,10 +38,14 @@ typedef struct bandwidth_instance {
     const cynic_host *host; /* the shaper's conn_open is not given the host table */
     uint64_t bytes_per_second;
     size_t piece; /* bytes in one slot, at least 1 */
+    bool shared;
+    /* shared: the one account every connection's thread books on, under `link_lock`. */
+    pthread_mutex_t link_lock;
+    double link_free_us; /* CLOCK_MONOTONIC when the bytes booked so far have left */
 } bandwidth_instance;
 
 typedef struct bandwidth_conn {
-    const bandwidth_instance *instance;
+    bandwidth_instance *instance; /* shared: its link account is written by every connection */
     uint64_t opened_us; /* CLOCK_MONOTONIC at the open */
     uint64_t clock_us; /* the queue's time since the open: queued waits, or the real time if later */
     uint64_t start_us; /* when `sent` started counting: the rate owes no credit for idle time */
@@ -40,25 +54,35 @@ typedef struct bandwidth_conn {
 
 static const cynic_param bandwidth_params[] = {
     {"bytes_per_second", CYNIC_TYPE_UINT64, "10240", "The most bytes sent in any second."},
+    {"shared", CYNIC_TYPE_BOOL, "false",
+     "One bucket for every connection of the service together (false: one per connection)."},
 };
 
 static void *bandwidth_create(const cynic_host *host) {
-    bandwidth_instance *instance = malloc(sizeof *instance);
-    if (instance != NULL) instance->host = host;
+    bandwidth_instance *instance = calloc(1, sizeof *instance);
+    if (instance == NULL) return NULL;
+    if (pthread_mutex_init(&instance->link_lock, NULL) != 0) {
+        free(instance);
+        return NULL;
+    }
+    instance->host = host;
     return instance;
 }
 
 static void bandwidth_destroy(void *instance) {
-    free(instance);
+    bandwidth_instance *self = instance;
+    pthread_mutex_destroy(&self->link_lock);
+    free(self);
 }
 
-static const char *bandwidth_configure(void *instance, uint64_t bytes_per_second) {
+static const char *bandwidth_configure(void *instance, uint64_t bytes_per_second, bool shared) {
     bandwidth_instance *self = instance;
     if (self == NULL) return "out of memory"; /* create has no other way to fail */
     if (bytes_per_second == 0) return "bytes_per_second must be at least 1";
     self->bytes_per_second = bytes_per_second;
     uint64_t piece = bytes_per_second / (1000000u / BANDWIDTH_SLOT_US);
     self->piece = piece == 0 ? 1 : piece > SIZE_MAX ? SIZE_MAX : (size_t)piece;
+    self->shared = shared;
     return NULL;
 }
 
@@ -100,11 +124,48 @@ static void bandwidth_catch_up(bandwidth_conn *self) {
     }
 }
 
+/* When a piece of `length` bytes, reaching the link at `ready_us`, may leave: booked on the
+ * shared account. An idle link banks at most one slot of credit, as a connection's own does. */
+static double bandwidth_book_link(bandwidth_instance *link, double ready_us, size_t length) {
+    double now_us = (double)bandwidth_now_us();
+    pthread_mutex_lock(&link->link_lock);
+    if (link->link_free_us < now_us - BANDWIDTH_SLOT_US) link->link_free_us = now_us - BANDWIDTH_SLOT_US;
+    double leaves_us = ready_us > link->link_free_us ? ready_us : link->link_free_us;
+    link->link_free_us = leaves_us + (double)length * 1e6 / (double)link->bytes_per_second;
+    pthread_mutex_unlock(&link->link_lock);
+    return leaves_us;
+}
+
+/* Shared: each piece waits, on its own connection's queue, for the time the link was booked. */
+static void bandwidth_send_shared(bandwidth_conn *self, cynic_conn *downstream, const uint8_t *bytes,
+                                  size_t length) {
+    bandwidth_instance *instance = self->instance;
+    uint64_t real_us = bandwidth_now_us() - self->opened_us;
+    if (real_us > self->clock_us) self->clock_us = real_us;
+    while (length > 0) {
+        size_t piece = length < instance->piece ? length : instance->piece;
+        double ready_us = (double)(self->opened_us + self->clock_us);
+        double leaves_us = bandwidth_book_link(instance, ready_us, piece);
+        if (leaves_us > ready_us) {
+            uint64_t wait_ms = (uint64_t)ceil((leaves_us - ready_us) / 1000); /* never early */
+            instance->host->wait(downstream, wait_ms);
+            self->clock_us += wait_ms * 1000;
+        }
+        instance->host->send(downstream, bytes, piece);
+        bytes += piece;
+        length -= piece;
+    }
+}
+
 static void bandwidth_send(void *state, cynic_conn *downstream, const uint8_t *bytes,
                            size_t length) {
     bandwidth_conn *self = state;
     if (self == NULL) return; /* out of memory at the open: the connection is being reset */
     const bandwidth_instance *instance = self->instance;
+    if (instance->shared) {
+        bandwidth_send_shared(self, downstream, bytes, length);
+        return;
+    }
     bandwidth_catch_up(self);
     while (length > 0) {
         size_t piece = length < instance->piece ? length : instance->piece;
@@ -156,7 +217,7 @@ static const cynic_plugin bandwidth_plugin = {
     .abi_version = CYNIC_ABI_VERSION,
     .struct_size = sizeof(cynic_plugin),
     .name = "bandwidth",
-    .description = "Shaper: caps each connection's sending rate at bytes_per_second.",
+    .description = "Shaper: caps each connection's sending rate, or all of them together (shared), at bytes_per_second.",
     .params = bandwidth_params,
     .param_count = sizeof bandwidth_params / sizeof bandwidth_params[0],
     .configure = CYNIC_CONFIGURE(bandwidth_configure),

@@ -1,0 +1,114 @@
+import CynicConfig
+import CynicPlugins
+import Logging
+
+/// Configuration reload (SIGHUP): reading the file, planning (`ReloadPlan`), binding every new
+/// listener, then committing.
+extension Server {
+    /// The configuration the server starts with.
+    func readConfiguration() throws(ServerError) -> Configuration {
+        switch source {
+        case .pluginDefaults:
+            return Configuration.defaults(for: Array(registry.current.values))
+        case .fixed(let specs):
+            return Configuration(services: specs, logSink: .disabled)
+        case .file(let path):
+            do {
+                return try Configuration.read(file: path)
+            } catch {
+                throw ServerError(message: error.description)
+            }
+        }
+    }
+
+    /// SIGHUP: the file is checked and every new listener bound before anything changes; then
+    /// services removed stop, changed ones take new connections on their new setup (open ones
+    /// finish on the old), new ones start accepting, unchanged ones are left alone. A file with
+    /// any mistake, or a listener that cannot bind, is refused whole: nothing changes.
+    public func reloadConfiguration() async {
+        guard case .file(let path) = source else {
+            logger.info("no configuration file to reload")
+            return
+        }
+        let configuration: Configuration
+        var setups: [String: ServiceSetup] = [:]
+        do {
+            configuration = try Configuration.read(file: path)
+            for spec in configuration.services where !(services[spec.name]?.spec.sameService(as: spec) ?? false) {
+                setups[spec.name] = try Service.makeSetup(spec, plugins: registry.current)
+            }
+        } catch {
+            logger.error("configuration reload refused, nothing changed: \(error)")
+            return
+        }
+        let plan = ReloadPlan(
+            running: runningServices.map { ReloadPlan.Running(spec: $0.spec, listen: $0.listenSettings) },
+            wanted: configuration.services.map { spec in
+                ReloadPlan.Wanted(spec: spec, listen: setups[spec.name].map { ListenSettings($0.behaviour.listen) } ?? ListenSettings())
+            })
+        // Bound, not yet accepting: the old services serve on until every one of these is bound.
+        // The actor is re-entered at these awaits: a plugin swapped meanwhile is not in `setups`,
+        // so a service this reload changes starts on the generation current when it began.
+        var bound: [String: Service] = [:]
+        for case .listen(let spec) in plan.steps {
+            do {
+                bound[spec.name] = try await Service.bindWithoutAccepting(spec, setup: setups[spec.name]!, group: group, logger: logger,
+                                                                          queuedBytes: queuedBytes)
+            } catch {
+                for service in bound.values { await service.stop() }
+                logger.error("configuration reload refused, nothing changed: \(error)")
+                return
+            }
+        }
+        await commit(plan, setups: setups, bound: bound, path: path)
+    }
+
+    /// Performs a checked plan whose new listeners are all bound.
+    private func commit(_ plan: ReloadPlan, setups: [String: ServiceSetup], bound: [String: Service], path: String) async {
+        var next = ServiceList()
+        for name in plan.removed {
+            await services[name]?.stop()
+            logger.info("service \(name) removed")
+        }
+        var rebinds: [(Service, ServiceSpec)] = []
+        for step in plan.steps {
+            switch step {
+            case .keep(let name):
+                if let service = services[name] { next.add(service) }
+            case .handOver(let from, let spec):
+                let service = services[from]!
+                service.handOver(to: spec, setup: setups[spec.name]!)
+                next.add(service)
+                let origin = from == spec.name ? "changed" : "taking over the listener of \(from)"
+                logger.info("service \(spec.name): behaviour \(spec.behaviour), listening on \(service.boundAddress) (\(origin); open connections finish as they started)")
+            case .rebind(let from, let spec):
+                let service = services[from]!
+                // Listed under its new spec's name before the rebind hands the spec over.
+                next.add(service, as: spec.name)
+                rebinds.append((service, spec))
+            case .listen(let spec):
+                let service = bound[spec.name]!
+                service.startAccepting()
+                next.add(service)
+                logger.info("service \(spec.name): behaviour \(spec.behaviour), listening on \(service.boundAddress)")
+                warnIfBeyondLoopback(service)
+            }
+        }
+        services = next
+        // Last, and the one part that can fail after the commit: see `Service.rebind`.
+        var failures: [String] = []
+        for (service, spec) in rebinds {
+            do {
+                try await service.rebind(to: spec, setup: setups[spec.name]!)
+                logger.info("service \(spec.name): behaviour \(spec.behaviour), listening anew on \(service.boundAddress) (its listen settings changed)")
+            } catch {
+                failures.append("\(error)")
+            }
+        }
+        if failures.isEmpty {
+            logger.info("configuration reloaded from \(path)")
+        } else {
+            logger.error("configuration reloaded from \(path), except: \(failures.joined(separator: "; "))")
+        }
+    }
+}
