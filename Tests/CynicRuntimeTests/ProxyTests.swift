@@ -138,13 +138,15 @@ struct ProxyTests {
 
     @Test("an unreachable upstream: the client gets what `unreachable` says", arguments: ["reset", "close", "hang"])
     func unreachable(mode: String) async throws {
-        let service = try await TestServices.start("proxy", parameters: ["upstream": "127.0.0.1:\(freePort())", "unreachable": mode])
+        let refusing = RefusingPort()
+        let service = try await TestServices.start("proxy", parameters: ["upstream": refusing.address, "unreachable": mode])
         defer { Task { await service.stop() } }
         let (first, state) = try await offThePool { () -> (SocketClient.Received, UInt8) in
             let client = try SocketClient(port: service.port)
             client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             return (client.receive(timeout: 1.5), client.tcpState)
         }
+        withExtendedLifetime(refusing) {}
         switch mode {
         case "reset": #expect(first == .failed(errno: ECONNRESET))
         case "close": #expect(first == .endOfFile)
@@ -320,10 +322,12 @@ struct HTTPProxyTests {
 
     @Test("an unreachable upstream: 502 Bad Gateway", .enabled(if: programExists("curl")))
     func badGateway() async throws {
-        let service = try await TestServices.start("http-proxy", parameters: ["upstream": "127.0.0.1:\(freePort())"])
+        let refusing = RefusingPort()
+        let service = try await TestServices.start("http-proxy", parameters: ["upstream": refusing.address])
         defer { Task { await service.stop() } }
         let result = try runProgram("curl", ["-sS", "-i", "--max-time", "10", "http://127.0.0.1:\(service.port)/"])
         #expect(result.standardOutput.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n"), "\(result.output)")
+        withExtendedLifetime(refusing) {}
     }
 
     @Test("parameters that do not parse refuse the service, naming the fix", arguments: [

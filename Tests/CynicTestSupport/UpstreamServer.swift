@@ -146,3 +146,32 @@ public final class UpstreamServer: @unchecked Sendable {
             """, arguments: [mode])
     }
 }
+
+/// A port on 127.0.0.1 where a connect is refused for as long as the value lives: bound, never
+/// listening. A port that is merely free (`freePort()`) may be taken by another test meanwhile.
+public final class RefusingPort: @unchecked Sendable {
+    // @unchecked: immutable.
+    public let port: Int
+    private let fd: Int32
+
+    public init() {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                _ = bind(fd, $0, length)
+                _ = getsockname(fd, $0, &length)
+            }
+        }
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { close(fd) }
+
+    /// "127.0.0.1:PORT", as a proxy's `upstream` parameter.
+    public var address: String { "127.0.0.1:\(port)" }
+}
