@@ -99,6 +99,14 @@ struct CatalogueTests {
                      curlArguments: ["--max-time", "2", "-T", Paths.cynic],
                      curl: [(28, "Operation timed out")], withTimeout: "ConnectionError", withoutTimeout: "hangs",
                      call: "requests.post(URL, data=b'x' * (32 << 20), timeout=TIMEOUT)"),
+        // In front of a real server: here in front of none, port 1 (tcpmux) where nothing listens,
+        // so each row shows its failure alone.
+        CatalogueRow(name: "proxy", behaviour: "proxy", parameters: ["upstream": "127.0.0.1:1"],
+                     curl: [(52, "Empty reply from server")], withTimeout: "ConnectionError", withoutTimeout: "ConnectionError"),
+        CatalogueRow(name: "http-proxy", behaviour: "http-proxy", parameters: ["upstream": "127.0.0.1:1", "fail": "every:1"],
+                     curlArguments: ["-f"], curl: [(22, "The requested URL returned error: 503")],
+                     withTimeout: "HTTPError", withoutTimeout: "HTTPError",
+                     call: "requests.get(URL, timeout=TIMEOUT).raise_for_status()"),
         // Shapers, each on the service its row names.
         CatalogueRow(name: "latency", behaviour: "http-json", shapers: ["latency:ms=3000"],
                      curlArguments: ["--max-time", "2"], curl: [(28, "Operation timed out")],
