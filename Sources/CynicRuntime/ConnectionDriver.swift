@@ -53,6 +53,8 @@ final class ConnectionDriver: ChannelInboundHandler {
     private var loop: (any EventLoop)?
     /// The peer reset the connection (ECONNRESET): how an upstream's `ended` tells it.
     private var resetByPeer = false
+    /// An upstream whose client was reset before it connected: it resets once connected.
+    private var passesResetOnConnect = false
     private var stages: [ShaperStage]
     /// `handles[0]` is the behaviour's connection; `handles[i + 1]` is downstream of stage i.
     /// Empty until the channel is active.
@@ -157,8 +159,12 @@ final class ConnectionDriver: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         if case .upstream(let events, let upstreamState) = role {
-            // Its client ended while it was connecting: nobody is left to hear it.
+            // Its client ended while it was connecting: nobody is left to hear it. A client that
+            // was reset passes its reset on even so.
             guard !ended else {
+                if passesResetOnConnect, let socket = context.channel as? any SocketOptionProvider {
+                    _ = socket.setSoLinger(linger(l_onoff: 1, l_linger: 0))
+                }
                 context.close(promise: nil)
                 return
             }
@@ -651,6 +657,7 @@ final class ConnectionDriver: ChannelInboundHandler {
     /// its end before the client's.
     private func endBecauseClientEnded(reset: Bool) {
         guard !ended else { return }
+        passesResetOnConnect = reset
         if let context {
             if reset, let socket = context.channel as? any SocketOptionProvider {
                 _ = socket.setSoLinger(linger(l_onoff: 1, l_linger: 0))

@@ -138,6 +138,23 @@ struct ProxyTests {
         #expect(upstream.logLines(startingWith: "ended") == ["ended eof", "ended reset"], "\(upstream.log)")
     }
 
+    @Test("a client reset at once, before its upstream has connected: the upstream still gets a reset, not a FIN")
+    func immediateClientResetForwarded() async throws {
+        let upstream = try UpstreamServer.tcp("watch")
+        let service = try await TestServices.start("proxy", parameters: ["upstream": upstream.address])
+        defer { Task { await service.stop() } }
+        try await offThePool {
+            for _ in 0..<5 {
+                let rude = try SocketClient(port: service.port)
+                var abort = linger(l_onoff: 1, l_linger: 0)
+                setsockopt(rude.fd, SOL_SOCKET, SO_LINGER, &abort, socklen_t(MemoryLayout<linger>.size))
+            } // each released at once: an RST while cynic is still connecting upstream
+        }
+        let deadline = Date().addingTimeInterval(10)
+        while upstream.logLines(startingWith: "ended").count < 5, Date() < deadline { usleep(20_000) }
+        #expect(upstream.logLines(startingWith: "ended") == Array(repeating: "ended reset", count: 5), "\(upstream.log)")
+    }
+
     @Test("an unreachable upstream: the client gets what `unreachable` says", arguments: ["reset", "close", "hang"])
     func unreachable(mode: String) async throws {
         let refusing = RefusingPort()

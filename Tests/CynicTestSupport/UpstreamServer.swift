@@ -5,7 +5,7 @@ import Foundation
 public final class UpstreamServer: @unchecked Sendable {
     // @unchecked: the output is guarded by its lock; the rest is immutable.
     public let port: Int
-    private let process = Process()
+    private let process: ChildProcess
     private let output = Output()
     /// What the server needs as long as it runs (the folder it serves), released with it.
     private let resources: [AnyObject]
@@ -16,9 +16,9 @@ public final class UpstreamServer: @unchecked Sendable {
         private let lock = NSLock()
         private var streams = ["", ""]
 
-        func append(_ data: Data, to stream: Int) {
+        func append(_ bytes: [UInt8], to stream: Int) {
             lock.lock()
-            streams[stream] += String(decoding: data, as: UTF8.self)
+            streams[stream] += String(decoding: bytes, as: UTF8.self)
             lock.unlock()
         }
 
@@ -36,16 +36,10 @@ public final class UpstreamServer: @unchecked Sendable {
     /// Runs `script` with `python3 -u -c`; the script prints its port on its first line.
     public init(script: String, arguments: [String] = [], keeping resources: [AnyObject] = []) throws {
         self.resources = resources
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-u", "-c", script] + arguments
-        let standardOutput = Pipe(), standardError = Pipe()
-        process.standardOutput = standardOutput
-        process.standardError = standardError
-        process.standardInput = FileHandle.nullDevice
+        process = try ChildProcess("python3", ["-u", "-c", script] + arguments)
         let output = self.output
-        standardOutput.fileHandleForReading.readabilityHandler = { output.append($0.availableData, to: 0) }
-        standardError.fileHandleForReading.readabilityHandler = { output.append($0.availableData, to: 1) }
-        try process.run()
+        process.streamOutput { output.append($0, to: 0) }
+        process.streamError { output.append($0, to: 1) }
         let deadline = Date().addingTimeInterval(20)
         var port: Int?
         while port == nil, Date() < deadline, process.isRunning {
@@ -55,6 +49,7 @@ public final class UpstreamServer: @unchecked Sendable {
         }
         guard let port else {
             kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
             throw StartFailed(description: "the upstream server printed no port:\n\(output.text(0))\(output.text(1))")
         }
         self.port = port
