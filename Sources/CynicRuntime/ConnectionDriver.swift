@@ -210,15 +210,20 @@ final class ConnectionDriver: ChannelInboundHandler {
         // Once a close or reset is queued the plugin hears nothing more (see the header).
         guard !readingStopped, !queue.isFinishing else { return }
         switch input {
-        case .bytes(var buffer):
-            let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+        case .bytes(let buffer):
+            // The plugin reads NIO's buffer in place: it is borrowed for the call, as the header
+            // says, and a relay copies each chunk once (into its send), not twice.
             switch role {
             case .client:
                 guard let onData = callbacks.conn_data else { return }
-                callPlugin(.connData) { bytes.withUnsafeBufferPointer { onData(state, conn, $0.baseAddress, $0.count) } }
+                callPlugin(.connData) {
+                    buffer.withUnsafeReadableBytes { onData(state, conn, $0.baseAddress?.assumingMemoryBound(to: UInt8.self), $0.count) }
+                }
             case .upstream(let events, let upstreamState):
                 guard let onData = events.data else { return }
-                callPlugin(.upstreamData) { bytes.withUnsafeBufferPointer { onData(upstreamState, conn, $0.baseAddress, $0.count) } }
+                callPlugin(.upstreamData) {
+                    buffer.withUnsafeReadableBytes { onData(upstreamState, conn, $0.baseAddress?.assumingMemoryBound(to: UInt8.self), $0.count) }
+                }
             }
         case .request(let request):
             pendingRequests.append(request)
