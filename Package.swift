@@ -25,6 +25,9 @@ let shippedPlugins: [(folder: String, target: String, swift: Bool)] = [
     ("redirect-loop", "PluginRedirectLoop", true),
     ("keepalive-race", "PluginKeepaliveRace", true),
     ("drip", "PluginDrip", true),
+    // In front of a real server (cynic.connect/1): no default port, they need an upstream.
+    ("proxy", "PluginProxy", false),
+    ("http-proxy", "PluginHTTPProxy", true),
     // Shapers: they apply to any service.
     ("latency", "PluginLatency", false),
     ("bandwidth", "PluginBandwidth", false),
@@ -108,6 +111,7 @@ let package = Package(
                                    .product(name: "NIOPosix", package: "swift-nio"),
                                    .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                                    .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "CynicPluginKitTests", dependencies: ["CynicPluginKit"]),
         .testTarget(name: "CynicCLITests",
                     dependencies: ["CynicPlugins", "CynicRuntime", "CynicTestSupport"]),
         // The test support itself: the real servers tests start (Redis, PostgreSQL, http.server).

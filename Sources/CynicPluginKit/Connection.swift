@@ -24,12 +24,7 @@ public struct Connection {
     /// Queues `bytes` to send; they are copied before this returns.
     @discardableResult
     public func send(_ bytes: some Collection<UInt8>) -> Int32 {
-        let status = bytes.withContiguousStorageIfAvailable { buffer in
-            host.pointee.send(pointer, buffer.baseAddress, buffer.count)
-        }
-        return status ?? Array(bytes).withUnsafeBufferPointer { buffer in
-            host.pointee.send(pointer, buffer.baseAddress, buffer.count)
-        }
+        sendBytes(bytes, host: host, conn: pointer)
     }
 
     /// Queues the UTF-8 bytes of `text` to send.
@@ -91,11 +86,7 @@ public struct Connection {
     /// whose table ends before `after`.
     @discardableResult
     public func after(milliseconds: UInt64, tag: UInt64) -> Int32 {
-        let end = MemoryLayout<cynic_host>.offset(of: \.after)! + MemoryLayout<UnsafeRawPointer>.size
-        guard host.pointee.struct_size >= end, let after = host.pointee.after else {
-            return CYNIC_ERR_INVALID
-        }
-        return after(pointer, milliseconds, tag)
+        setTimer(host: host, conn: pointer, milliseconds: milliseconds, tag: tag)
     }
 
     /// Closes once the response under way is out: now when no `then` is pending, else after the
@@ -118,4 +109,25 @@ public struct Connection {
 /// The level of a line written with `Connection.log(_:_:)`.
 public enum LogLevel: UInt32, Sendable {
     case debug = 0, info = 1, warning = 2, error = 3 // CYNIC_LOG_*
+}
+
+// Shared by `Connection` and `Upstream`: the host table takes either handle alike.
+
+/// `host->send` of any collection, copied to contiguous storage only when it is not already.
+func sendBytes(_ bytes: some Collection<UInt8>, host: UnsafePointer<cynic_host>, conn: OpaquePointer) -> Int32 {
+    let status = bytes.withContiguousStorageIfAvailable { buffer in
+        host.pointee.send(conn, buffer.baseAddress, buffer.count)
+    }
+    return status ?? Array(bytes).withUnsafeBufferPointer { buffer in
+        host.pointee.send(conn, buffer.baseAddress, buffer.count)
+    }
+}
+
+/// `host->after`, or `CYNIC_ERR_INVALID` from a host whose table ends before it.
+func setTimer(host: UnsafePointer<cynic_host>, conn: OpaquePointer, milliseconds: UInt64, tag: UInt64) -> Int32 {
+    let end = MemoryLayout<cynic_host>.offset(of: \.after)! + MemoryLayout<UnsafeRawPointer>.size
+    guard host.pointee.struct_size >= end, let after = host.pointee.after else {
+        return CYNIC_ERR_INVALID
+    }
+    return after(conn, milliseconds, tag)
 }

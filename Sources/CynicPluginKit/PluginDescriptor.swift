@@ -155,6 +155,14 @@ final class ConnectionState {
         handler = behaviour.open(connection(conn))
     }
 
+    /// The handler's last call. It is let go here, not when this state is freed: a handler that
+    /// keeps its `Connection` (to act on the client from its upstreams' events) holds this state,
+    /// and the two would keep each other alive.
+    func end() {
+        handler.end()
+        handler = nil
+    }
+
     func resume(tag: UInt64, _ conn: OpaquePointer?) {
         resumesDue = max(resumesDue - 1, 0) // a `then` queued with the host table directly is not counted
         handler.resume(tag: tag, on: connection(conn))
@@ -213,6 +221,6 @@ private let kitConnPeerClosed: @convention(c) (UnsafeMutableRawPointer?, OpaqueP
 
 private let kitConnEnd: @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?) -> Void = { state, _ in
     let state = Unmanaged<ConnectionState>.fromOpaque(state!)
-    state.takeUnretainedValue().handler.end()
+    state.takeUnretainedValue().end()
     state.release()
 }

@@ -92,7 +92,7 @@ struct PluginGuideTests {
     func cBlocksLoad() throws {
         #expect(Set(Guide.blocks.map(\.language)).isSubset(of: ["c", "swift", "sh", "text"]),
                 "\(Guide.blocks.map(\.language))")
-        #expect(Guide.cSources.keys.sorted() == ["chunks.c", "deaf.c", "impatient.c", "stutter.c", "tally.c"])
+        #expect(Guide.cSources.keys.sorted() == ["chunks.c", "deaf.c", "impatient.c", "stutter.c", "tally.c", "tripwire.c"])
         for (file, source) in Guide.cSources {
             let name = String(file.dropLast(2))
             // Rebuilt here for the compiler's message: the suite's build only keeps the result.
@@ -116,6 +116,31 @@ struct PluginGuideTests {
         #expect(plugins["stutter"]?.isShaper == true)
         #expect(plugins["stutter"]?.shaper?.send != nil)
         #expect(plugins["stutter"]?.shaper?.close == nil)
+        #expect(plugins["tripwire"]?.parameters.map(\.name) == ["upstream", "pattern"])
+    }
+
+    @Test("tripwire: passes bytes to a real echo server and back; the pattern, split across two sends, resets both sides")
+    func tripwire() async throws {
+        let echo = try UpstreamServer.tcp("echo")
+        let service = try await Guide.start("tripwire", ["upstream": echo.address, "pattern": "DROP"])
+        defer { Task { await service.stop() } }
+        let (echoed, halfClosed, tripped) = try await offThePool { () -> (String, String, SocketClient.Received) in
+            let client = try SocketClient(port: service.port)
+            client.send("hello DR")
+            let echoed = client.receive(through: "hello DR")
+            client.send("OP and the rest")
+            let tripped = client.receiveAll().end
+
+            // A half-close passes through too: the echo server sees EOF and closes, and so do we.
+            let polite = try SocketClient(port: service.port)
+            polite.send("bye")
+            polite.shutdownWrite()
+            let (rest, end) = polite.receiveAll()
+            return (echoed, String(decoding: rest, as: UTF8.self) + " " + end.description, tripped)
+        }
+        #expect(echoed == "hello DR")
+        #expect(tripped == .failed(errno: ECONNRESET))
+        #expect(halfClosed == "bye EOF")
     }
 
     @Test("tally: the banner, then the count once the client is done; a reset past the limit")
@@ -255,6 +280,8 @@ struct PluginGuideTests {
             let cynic = try CynicProcess(arguments)
             let ports = try cynic.waitForServices(1)
             let port = try #require(ports[arguments[1]])
+            // The others' behaviour is checked by their own tests; the line must start a service.
+            guard arguments[1] == "tally" else { return cynic.stop() }
             let client = try SocketClient(port: port)
             #expect(client.receive(through: "\n").hasSuffix("\n"), "\(words.joined(separator: " ")) greets")
             client.shutdownWrite()
