@@ -20,26 +20,10 @@ final class ConnectionDriver: ChannelInboundHandler {
     typealias InboundIn = ConnectionInput
     typealias OutboundOut = ByteBuffer
 
-    enum Action {
-        case send(ByteBuffer)
-        case wait(milliseconds: UInt64)
-        case close
-        case reset
-        case shutdownWrite
-        case stopReading
-        case then(tag: UInt64)
-    }
-
-    /// An action as a plugin asks for it, before it reaches the queue.
-    enum Request {
-        case send(UnsafeRawBufferPointer)
-        case wait(milliseconds: UInt64)
-        case close
-        case reset
-        case shutdownWrite
-        case stopReading
-        case then(tag: UInt64)
-    }
+    /// An action as it waits in the queue: its bytes copied.
+    typealias Action = HostAction<ByteBuffer>
+    /// An action as a plugin asks for it, before it reaches the queue: its bytes borrowed.
+    typealias Request = HostAction<UnsafeRawBufferPointer>
 
     /// Who hears this connection's events.
     enum Role {
@@ -89,19 +73,15 @@ final class ConnectionDriver: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     /// What conn_open returned.
     private var state: UnsafeMutableRawPointer?
-    private var actions: Deque<Action> = []
-    /// Bytes of the sends in `actions`, not yet handed to NIO.
-    private var queuedSendBytes = 0
-    /// Bytes of the send handed to NIO and not yet written (a client that does not read keeps
-    /// them there). With `queuedSendBytes`, bounded by `CYNIC_MAX_QUEUED_BYTES`, so a plugin that
+    /// The actions queued and where the connection stands; this handler performs what it
+    /// decides. Its unsent bytes (queued, and handed to NIO but not yet written: a client that
+    /// does not read keeps them there) are bounded by `CYNIC_MAX_QUEUED_BYTES`, so a plugin that
     /// sends in a loop cannot exhaust memory; every such byte is also held from `queuedBytes`.
-    private var writingSendBytes = 0
+    private var queue = ActionQueue()
     /// The bound on the bytes of every connection together.
     private let queuedBytes: QueuedBytesBudget
     /// Warnings every client can cause, said once with a count (shared by the service).
     private let warnings: LogThrottle
-    /// A send or wait is under way; the next action starts when it is done.
-    private var actionInProgress = false
     private var scheduledWait: Scheduled<Void>?
     /// How deep the group is in plugin callbacks: host functions are only valid inside one.
     private var callbackDepth: Int {
@@ -109,9 +89,7 @@ final class ConnectionDriver: ChannelInboundHandler {
         set { group.callbackDepth = newValue }
     }
     private var pumping = false
-    /// A close or reset is queued: nothing queued after it could run.
-    private var finishing = false
-    private var ended = false
+    private var ended: Bool { queue.phase == .ended }
     private var readingStopped = false
     private var peerClosed = false
     /// Where this connection's thread tells the watchdog which plugin call runs: found once, when
@@ -224,7 +202,7 @@ final class ConnectionDriver: ChannelInboundHandler {
             }
         }
         // Once a close or reset is queued the plugin hears nothing more (see the header).
-        guard !readingStopped, !ended, !finishing else { return }
+        guard !readingStopped, !queue.isFinishing else { return }
         switch input {
         case .bytes(var buffer):
             let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
@@ -265,7 +243,7 @@ final class ConnectionDriver: ChannelInboundHandler {
         } else if !isUpstream, let onPeerClosed = callbacks.conn_peer_closed {
             callPlugin(.connPeerClosed) { onPeerClosed(state, conn) }
         } else if isIdle {
-            _ = enqueue(.close)
+            _ = queue.enqueue(.close)
             pump()
         }
     }
@@ -296,7 +274,7 @@ final class ConnectionDriver: ChannelInboundHandler {
         // nothing, so a behaviour behind one would otherwise never hear that the queue is full.
         // What a shaper forwards comes back here at the next position, and is checked the same.
         if case .send(let bytes) = request {
-            if queuedSendBytes + writingSendBytes + bytes.count > Int(CYNIC_MAX_QUEUED_BYTES) {
+            if queue.unsentBytes + bytes.count > Int(CYNIC_MAX_QUEUED_BYTES) {
                 return refuseFullConnection()
             }
             if !queuedBytes.hasRoom(for: bytes.count) { return refuseFullBudget() }
@@ -329,20 +307,20 @@ final class ConnectionDriver: ChannelInboundHandler {
         switch request {
         case .send(let bytes):
             // An upstream takes sends before it is connected: they wait in the queue.
-            guard !finishing else { return CYNIC_ERR_CLOSED }
             // Checked above, taken here: another connection may have taken the room meanwhile.
             guard queuedBytes.reserve(bytes.count) else { return refuseFullBudget() }
             var buffer = Self.allocator.buffer(capacity: bytes.count)
             buffer.writeBytes(bytes)
-            queuedSendBytes += bytes.count
-            group.unsentChanged(self, unsent: queuedSendBytes + writingSendBytes)
-            return enqueue(.send(buffer))
-        case .wait(let milliseconds): return enqueue(.wait(milliseconds: milliseconds))
-        case .close: return enqueue(.close)
-        case .reset: return enqueue(.reset)
-        case .shutdownWrite: return enqueue(.shutdownWrite)
-        case .stopReading: return enqueue(.stopReading)
-        case .then(let tag): return enqueue(.then(tag: tag))
+            let status = queue.enqueue(.send(buffer))
+            guard status == CYNIC_OK else {
+                releaseQueuedBytes(bytes.count)
+                return status
+            }
+            group.unsentChanged(self, unsent: queue.unsentBytes)
+            return status
+        default:
+            // No bytes to copy: the same action, queued as asked.
+            return queue.enqueue(request.mapBytes { _ in Self.allocator.buffer(capacity: 0) })
         }
     }
 
@@ -374,7 +352,7 @@ final class ConnectionDriver: ChannelInboundHandler {
     /// A send that would take the connection's unsent bytes past its bound: refused, and said
     /// once for however many connections do it within the throttle's window.
     private func refuseFullConnection() -> Int32 {
-        let unsent = queuedSendBytes + writingSendBytes
+        let unsent = queue.unsentBytes
         warnings.warning("connection queue full",
                          "send refused: \(unsent) bytes are queued on this connection and not yet sent, the most is \(CYNIC_MAX_QUEUED_BYTES) (stream with then)",
                          logger: logger, flushOn: context?.eventLoop)
@@ -397,28 +375,13 @@ final class ConnectionDriver: ChannelInboundHandler {
         }
     }
 
-    private func enqueue(_ action: Action) -> Int32 {
-        guard !finishing, !ended else { return CYNIC_ERR_CLOSED }
-        switch action {
-        case .close, .reset: finishing = true
-        default: break
-        }
-        actions.append(action)
-        return CYNIC_OK
-    }
-
     func cancelPending() -> Int32 {
-        guard !ended else { return CYNIC_ERR_CLOSED }
-        actions.removeAll()
-        releaseQueuedBytes(queuedSendBytes)
-        queuedSendBytes = 0
-        group.unsentChanged(self, unsent: writingSendBytes)
-        finishing = false
-        if let scheduledWait {
-            scheduledWait.cancel()
-            self.scheduledWait = nil
-            actionInProgress = false
-        }
+        let (status, dropped) = queue.cancelPending(waitUnderWay: scheduledWait != nil)
+        guard status == CYNIC_OK else { return status }
+        releaseQueuedBytes(dropped)
+        group.unsentChanged(self, unsent: queue.unsentBytes)
+        scheduledWait?.cancel()
+        scheduledWait = nil
         return CYNIC_OK
     }
 
@@ -447,7 +410,7 @@ final class ConnectionDriver: ChannelInboundHandler {
         callbackSlot?.enter(RunningCall(label: callbackLabels[position], callback: callback))
     }
 
-    private var isIdle: Bool { actions.isEmpty && !actionInProgress && !ended && callbackDepth == 0 }
+    private var isIdle: Bool { queue.isIdle && callbackDepth == 0 }
 
     /// Starts queued actions until one has to wait (a write to flush, a timer) or the queue is
     /// empty; then hands the plugin what it was waiting for.
@@ -458,24 +421,24 @@ final class ConnectionDriver: ChannelInboundHandler {
         var performed = 0
         var sent = 0
         while true {
-            while !actionInProgress, !ended, let action = actions.popFirst() {
+            while let action = queue.next() {
                 if case .send(let buffer) = action { sent += buffer.readableBytes }
                 perform(action, context: context)
                 performed += 1
-                if performed >= Self.actionsPerTurn || sent >= Self.bytesPerTurn, !actions.isEmpty {
+                if performed >= Self.actionsPerTurn || sent >= Self.bytesPerTurn, !queue.isEmpty {
                     // Writes to a fast reader complete at once: without a break, one endless
                     // stream would keep every other connection of this event loop waiting.
                     context.eventLoop.assumeIsolated().execute { self.pump() }
                     return
                 }
             }
-            guard isIdle, !finishing else { return }
+            guard isIdle, !queue.isFinishing else { return }
             // Idle: hand the plugin what it was waiting for. What it queues is performed by the
             // next round of this loop (a nested pump would return at once: we are pumping).
             if !pendingRequests.isEmpty {
                 deliverNextRequest()
             } else if peerClosed, !hasPeerClosedCallback {
-                _ = enqueue(.close)
+                _ = queue.enqueue(.close)
             } else {
                 return
             }
@@ -487,26 +450,21 @@ final class ConnectionDriver: ChannelInboundHandler {
         switch action {
         case .send(let buffer):
             let count = buffer.readableBytes
-            queuedSendBytes -= count
-            writingSendBytes += count
-            actionInProgress = true
             context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
                 // NIO completes every write's promise once, written or failed (a closing channel
                 // fails what it still holds), so the bytes come back exactly once, here, even after
                 // the connection has ended. A failed write means the connection is going away;
                 // channelInactive ends it.
-                self.writingSendBytes -= count
+                self.queue.finishedSend(of: count)
                 self.releaseQueuedBytes(count)
-                self.group.unsentChanged(self, unsent: self.queuedSendBytes + self.writingSendBytes)
-                self.actionInProgress = false
+                self.group.unsentChanged(self, unsent: self.queue.unsentBytes)
                 self.pump()  // a no-op when the write completed inside the running pump
             }
         case .wait(let milliseconds):
-            actionInProgress = true
             let delay = TimeAmount.milliseconds(Int64(clamping: milliseconds))
             scheduledWait = context.eventLoop.assumeIsolated().scheduleTask(in: delay) {
                 self.scheduledWait = nil
-                self.actionInProgress = false
+                self.queue.finishedWaitOrShutdown()
                 self.pump()
             }
         case .close:
@@ -520,9 +478,8 @@ final class ConnectionDriver: ChannelInboundHandler {
             }
             context.close(promise: nil)
         case .shutdownWrite:
-            actionInProgress = true
             context.close(mode: .output).assumeIsolated().whenComplete { _ in
-                self.actionInProgress = false
+                self.queue.finishedWaitOrShutdown()
                 self.pump()
             }
         case .stopReading:
@@ -573,7 +530,8 @@ final class ConnectionDriver: ChannelInboundHandler {
     /// The connection is over: drop what was queued and let the plugin free its state, once.
     private func end(upstreamEnd: UInt32? = nil) {
         guard !ended else { return }
-        ended = true
+        // What NIO holds comes back when its write fails; what is still queued, now.
+        releaseQueuedBytes(queue.end())
         // Never active (the channel failed before it opened): the plugin never saw it. An upstream
         // is the plugin's from `open` on.
         guard context != nil || (isUpstream && !handles.isEmpty) else { return }
@@ -585,11 +543,7 @@ final class ConnectionDriver: ChannelInboundHandler {
                 member.endBecauseClientEnded(reset: passReset)
             }
         }
-        actions.removeAll()
-        // What NIO holds comes back when its write fails; what is still queued, now.
-        releaseQueuedBytes(queuedSendBytes)
-        queuedSendBytes = 0
-        group.unsentChanged(self, unsent: writingSendBytes)
+        group.unsentChanged(self, unsent: queue.unsentBytes)
         pendingRequests.removeAll()
         scheduledWait?.cancel()
         scheduledWait = nil
@@ -740,17 +694,9 @@ final class ConnectionDriver: ChannelInboundHandler {
     }
 
     private static func traced(_ action: Action) -> ConnectionAction {
-        switch action {
-        case .send(let buffer):
-            let preview = buffer.getBytes(at: buffer.readerIndex,
-                                          length: min(buffer.readableBytes, ConnectionAction.previewLimit)) ?? []
-            return .send(count: buffer.readableBytes, preview: preview)
-        case .wait(let milliseconds): return .wait(milliseconds: milliseconds)
-        case .close: return .close
-        case .reset: return .reset
-        case .shutdownWrite: return .shutdownWrite
-        case .stopReading: return .stopReading
-        case .then(let tag): return .then(tag: tag)
+        action.mapBytes { buffer in
+            SentBytes(count: buffer.readableBytes,
+                      preview: buffer.getBytes(at: buffer.readerIndex, length: min(buffer.readableBytes, ConnectionAction.previewLimit)) ?? [])
         }
     }
 

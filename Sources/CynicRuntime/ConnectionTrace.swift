@@ -31,28 +31,18 @@ public struct ConnectionEvent: Sendable {
     }
 }
 
-/// An action as the host performs it.
-public enum ConnectionAction: Sendable, Equatable, CustomStringConvertible {
-    /// `count` bytes handed to the socket; `preview` is their first `previewLimit` bytes.
-    case send(count: Int, preview: [UInt8])
-    case wait(milliseconds: UInt64)
-    /// The plugin's conn_resume is called with `tag`.
-    case then(tag: UInt64)
-    /// An orderly close: FIN.
-    case close
-    /// An abortive close: RST.
-    case reset
-    case shutdownWrite
-    case stopReading
+/// An action as the host performs it: a send as its byte count and first bytes.
+public typealias ConnectionAction = HostAction<SentBytes>
 
+extension HostAction: CustomStringConvertible where Bytes == SentBytes {
     /// How many leading bytes of a send an event carries.
-    public static let previewLimit = 48
+    public static var previewLimit: Int { 48 }
 
     public var description: String {
         switch self {
-        case .send(let count, let preview):
-            let more = count > preview.count ? "..." : ""
-            return "send \(count) byte\(count == 1 ? "" : "s")  \"\(Self.printable(preview))\(more)\""
+        case .send(let sent):
+            let more = sent.count > sent.preview.count ? "..." : ""
+            return "send \(sent.count) byte\(sent.count == 1 ? "" : "s")  \"\(Self.printable(sent.preview))\(more)\""
         case .wait(let milliseconds): return "wait \(milliseconds) ms"
         case .then(let tag): return "then \(tag)"
         case .close: return "close (FIN)"

@@ -40,7 +40,7 @@ struct ProxyTests {
     @Test("curl and requests get through the proxy the very bytes they get directly", .enabled(if: programExists("curl")))
     func sameBytesAsDirect() async throws {
         let folder = try servedFolder()
-        let upstream = try UpstreamServer.http(serving: folder.path)
+        let upstream = try UpstreamServer.http(serving: folder)
         let service = try await TestServices.start("proxy", parameters: ["upstream": upstream.address])
         defer { Task { await service.stop() } }
         let direct = "http://127.0.0.1:\(upstream.port)/big.bin", proxied = "http://127.0.0.1:\(service.port)/big.bin"
@@ -138,13 +138,15 @@ struct ProxyTests {
 
     @Test("an unreachable upstream: the client gets what `unreachable` says", arguments: ["reset", "close", "hang"])
     func unreachable(mode: String) async throws {
-        let service = try await TestServices.start("proxy", parameters: ["upstream": "127.0.0.1:\(freePort())", "unreachable": mode])
+        let refusing = RefusingPort()
+        let service = try await TestServices.start("proxy", parameters: ["upstream": refusing.address, "unreachable": mode])
         defer { Task { await service.stop() } }
         let (first, state) = try await offThePool { () -> (SocketClient.Received, UInt8) in
             let client = try SocketClient(port: service.port)
             client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             return (client.receive(timeout: 1.5), client.tcpState)
         }
+        withExtendedLifetime(refusing) {}
         switch mode {
         case "reset": #expect(first == .failed(errno: ECONNRESET))
         case "close": #expect(first == .endOfFile)
@@ -170,7 +172,7 @@ struct HTTPProxyTests {
     @Test("passes requests untouched: a file, a POST body, three requests on one keep-alive connection")
     func passesThrough() async throws {
         let folder = try servedFolder()
-        let upstream = try UpstreamServer.http(serving: folder.path)
+        let upstream = try UpstreamServer.http(serving: folder)
         let service = try await TestServices.start("http-proxy", parameters: ["upstream": upstream.address])
         defer { Task { await service.stop() } }
         try await offThePool {
@@ -198,7 +200,7 @@ struct HTTPProxyTests {
     @Test("fail=first:2: a requests Session retrying 503 three times succeeds on the third try; the upstream saw one request")
     func firstTwoFailWith503() async throws {
         let folder = try servedFolder()
-        let upstream = try UpstreamServer.http(serving: folder.path)
+        let upstream = try UpstreamServer.http(serving: folder)
         let service = try await TestServices.start("http-proxy", parameters: ["upstream": upstream.address, "fail": "first:2"])
         defer { Task { await service.stop() } }
         let result = try await offThePool {
@@ -219,7 +221,7 @@ struct HTTPProxyTests {
 
     @Test("with=status:CODE answers with that status and the Retry-After asked for", .enabled(if: programExists("curl")))
     func statusWithRetryAfter() async throws {
-        let upstream = try UpstreamServer.http(serving: try servedFolder().path)
+        let upstream = try UpstreamServer.http(serving: try servedFolder())
         let service = try await TestServices.start("http-proxy", parameters: ["upstream": upstream.address, "fail": "path:/a",
                                                                               "with": "status:429", "retry_after": "7"])
         defer { Task { await service.stop() } }
@@ -251,7 +253,7 @@ struct HTTPProxyTests {
 
     @Test("fail=every:10 with=reset: requests 10, 20 and 30 of 30 are reset; the upstream saw the other 27")
     func everyTenthReset() async throws {
-        let upstream = try UpstreamServer.http(serving: try servedFolder().path)
+        let upstream = try UpstreamServer.http(serving: try servedFolder())
         let service = try await TestServices.start("http-proxy", parameters: ["upstream": upstream.address,
                                                                               "fail": "every:10", "with": "reset"])
         defer { Task { await service.stop() } }
@@ -262,7 +264,7 @@ struct HTTPProxyTests {
 
     @Test("fail=probability:0.2 with=reset: the same seed resets the same requests; another seed, others")
     func seededProbability() async throws {
-        let upstream = try UpstreamServer.http(serving: try servedFolder().path)
+        let upstream = try UpstreamServer.http(serving: try servedFolder())
         var runs: [[Int]] = []
         for seed in ["7", "7", "8"] {
             let service = try await TestServices.start("http-proxy", parameters: ["upstream": upstream.address, "fail": "probability:0.2",
@@ -278,7 +280,7 @@ struct HTTPProxyTests {
 
     @Test("pipelined requests are answered in order, a failed one in its place (fail=nth:2)")
     func pipelinedInOrder() async throws {
-        let upstream = try UpstreamServer.http(serving: try servedFolder().path)
+        let upstream = try UpstreamServer.http(serving: try servedFolder())
         let service = try await TestServices.start("http-proxy", parameters: ["upstream": upstream.address, "fail": "nth:2"])
         defer { Task { await service.stop() } }
         let (text, end) = try await offThePool { () -> (String, SocketClient.Received) in
@@ -288,7 +290,8 @@ struct HTTPProxyTests {
             let (bytes, end) = client.receiveAll()
             return (String(decoding: bytes, as: UTF8.self), end)
         }
-        let statuses = text.components(separatedBy: "\r\n").filter { $0.hasPrefix("HTTP/1.") }.map { $0.split(separator: " ")[1] }
+        // A status line follows the body before it directly ("AHTTP/1.1 503"): split on the version.
+        let statuses = text.components(separatedBy: "HTTP/1.1 ").dropFirst().map { String($0.prefix(3)) }
         #expect(statuses == ["200", "503", "200"], "\(text)")
         #expect(text.hasSuffix("\r\n\r\nC"), "\(text)")
         #expect(text.contains("\r\n\r\nA"))
@@ -298,7 +301,7 @@ struct HTTPProxyTests {
 
     @Test("with=delay:MS holds the request, then passes it through")
     func delay() async throws {
-        let upstream = try UpstreamServer.http(serving: try servedFolder().path)
+        let upstream = try UpstreamServer.http(serving: try servedFolder())
         let service = try await TestServices.start("http-proxy", parameters: ["upstream": upstream.address, "fail": "first:1",
                                                                               "with": "delay:600"])
         defer { Task { await service.stop() } }
@@ -319,10 +322,12 @@ struct HTTPProxyTests {
 
     @Test("an unreachable upstream: 502 Bad Gateway", .enabled(if: programExists("curl")))
     func badGateway() async throws {
-        let service = try await TestServices.start("http-proxy", parameters: ["upstream": "127.0.0.1:\(freePort())"])
+        let refusing = RefusingPort()
+        let service = try await TestServices.start("http-proxy", parameters: ["upstream": refusing.address])
         defer { Task { await service.stop() } }
         let result = try runProgram("curl", ["-sS", "-i", "--max-time", "10", "http://127.0.0.1:\(service.port)/"])
         #expect(result.standardOutput.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n"), "\(result.output)")
+        withExtendedLifetime(refusing) {}
     }
 
     @Test("parameters that do not parse refuse the service, naming the fix", arguments: [

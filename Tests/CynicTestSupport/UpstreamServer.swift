@@ -7,6 +7,8 @@ public final class UpstreamServer: @unchecked Sendable {
     public let port: Int
     private let process = Process()
     private let output = Output()
+    /// What the server needs as long as it runs (the folder it serves), released with it.
+    private let resources: [AnyObject]
 
     /// What the program printed, collected as it comes.
     private final class Output: @unchecked Sendable {
@@ -32,7 +34,8 @@ public final class UpstreamServer: @unchecked Sendable {
     }
 
     /// Runs `script` with `python3 -u -c`; the script prints its port on its first line.
-    public init(script: String, arguments: [String] = []) throws {
+    public init(script: String, arguments: [String] = [], keeping resources: [AnyObject] = []) throws {
+        self.resources = resources
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", "-u", "-c", script] + arguments
         let standardOutput = Pipe(), standardError = Pipe()
@@ -51,15 +54,17 @@ public final class UpstreamServer: @unchecked Sendable {
             if port == nil { usleep(10_000) }
         }
         guard let port else {
-            process.terminate()
+            kill(process.processIdentifier, SIGKILL)
             throw StartFailed(description: "the upstream server printed no port:\n\(output.text(0))\(output.text(1))")
         }
         self.port = port
     }
 
     deinit {
+        // SIGKILL, not terminate(): a child started from a thread that blocks SIGTERM (as
+        // dispatch's workers do) inherits the mask, and would never see it.
         if process.isRunning {
-            process.terminate()
+            kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
     }
@@ -77,7 +82,7 @@ public final class UpstreamServer: @unchecked Sendable {
 
     /// An HTTP/1.1 server with keep-alive serving the files of `folder` (Python's
     /// `http.server`); a POST gets its body back. Each request is logged as `request METHOD TARGET`.
-    public static func http(serving folder: String) throws -> UpstreamServer {
+    public static func http(serving folder: TemporaryFolder) throws -> UpstreamServer {
         try UpstreamServer(script: """
             import http.server, os, sys
             class Handler(http.server.SimpleHTTPRequestHandler):
@@ -96,7 +101,7 @@ public final class UpstreamServer: @unchecked Sendable {
             server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
             print(server.server_address[1])
             server.serve_forever()
-            """, arguments: [folder])
+            """, arguments: [folder.path], keeping: [folder])
     }
 
     /// A raw TCP server, one thread per connection, doing one of:
@@ -140,4 +145,33 @@ public final class UpstreamServer: @unchecked Sendable {
             server.serve_forever()
             """, arguments: [mode])
     }
+}
+
+/// A port on 127.0.0.1 where a connect is refused for as long as the value lives: bound, never
+/// listening. A port that is merely free (`freePort()`) may be taken by another test meanwhile.
+public final class RefusingPort: @unchecked Sendable {
+    // @unchecked: immutable.
+    public let port: Int
+    private let fd: Int32
+
+    public init() {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                _ = bind(fd, $0, length)
+                _ = getsockname(fd, $0, &length)
+            }
+        }
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { close(fd) }
+
+    /// "127.0.0.1:PORT", as a proxy's `upstream` parameter.
+    public var address: String { "127.0.0.1:\(port)" }
 }

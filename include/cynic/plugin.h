@@ -230,8 +230,9 @@ typedef struct cynic_host {
     /* Queue an abortive close: SO_LINGER {1, 0}, then close, so the peer gets a TCP RST. Its
      * next receive fails with ECONNRESET and the write after that with EPIPE. Since ABI 1. */
     int (*reset)(cynic_conn *conn);
-    /* Queue shutdown(SHUT_WR): the peer reads EOF, the connection stays open for reading.
-     * Since ABI 1. */
+    /* Queue shutdown(SHUT_WR): the peer reads EOF, the connection stays open for reading. A
+     * send queued after it returns CYNIC_ERR_CLOSED (nothing more can be written), unless
+     * cancel_pending drops the shutdown before it is performed. Since ABI 1. */
     int (*shutdown_write)(cynic_conn *conn);
     /* Queue: stop reading from the socket. The kernel's receive buffer fills and the peer's
      * writes eventually block. conn_data / conn_request are not called again, and neither is

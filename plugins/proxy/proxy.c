@@ -21,13 +21,17 @@
 
 /* What a client gets when its upstream connection cannot be established. */
 typedef enum {
-    UNREACHABLE_CLOSE, /* a FIN, as HAProxy or Envoy in TCP mode give */
+    UNREACHABLE_CLOSE, /* a FIN, as HAProxy or Envoy in TCP mode give; a lingering close */
     UNREACHABLE_RESET, /* a TCP RST */
     UNREACHABLE_HANG,  /* nothing: held, read and discarded, for a day at most */
 } unreachable_mode;
 
 /* A day, as noresponse holds: a hanging client without a timeout is not held forever. */
 #define HANG_MS 86400000u
+/* How long a client told EOF may go on sending before the connection is closed. Closing a socket
+ * with unread bytes in it makes the kernel send an RST instead of the FIN, so `close` shuts down
+ * writing first and reads (and drops) what still comes, as Apache's lingering close does. */
+#define LINGER_MS 2000u
 
 typedef struct {
     const cynic_host *host;
@@ -94,7 +98,11 @@ static const char *proxy_configure(void *instance, const char *upstream, const c
 static void answer_unreachable(proxy_conn *state) {
     const proxy_instance *self = state->self;
     switch (self->unreachable) {
-    case UNREACHABLE_CLOSE: self->host->close(state->client); break;
+    case UNREACHABLE_CLOSE:
+        self->host->shutdown_write(state->client);
+        self->host->wait(state->client, LINGER_MS);
+        self->host->close(state->client);
+        break;
     case UNREACHABLE_RESET: self->host->reset(state->client); break;
     case UNREACHABLE_HANG:
         self->host->wait(state->client, HANG_MS);
@@ -200,7 +208,8 @@ static void proxy_conn_peer_closed(void *raw, cynic_conn *conn) {
     if (state == NULL) return;
     state->client_eof = true;
     if (state->upstream == NULL) {
-        /* Nothing to forward to: a hanging client that gives up is let go at once. */
+        /* Nothing to forward to: a client held (hang) or lingering (close) that leaves is let
+         * go at once. */
         state->self->host->cancel_pending(conn);
         state->self->host->close(conn);
         return;
