@@ -126,7 +126,9 @@ struct ProxyTests {
             do {
                 let rude = try SocketClient(port: service.port)
                 rude.send("hello")
-                usleep(300_000) // the upstream connected and read the bytes
+                // Until the upstream has the bytes: connected, not still connecting, however loaded.
+                let deadline = Date().addingTimeInterval(10)
+                while upstream.logLines(startingWith: "data").count < 2, Date() < deadline { usleep(10_000) }
                 var abort = linger(l_onoff: 1, l_linger: 0)
                 setsockopt(rude.fd, SOL_SOCKET, SO_LINGER, &abort, socklen_t(MemoryLayout<linger>.size))
             } // released: its close, with SO_LINGER 0, is an RST (no FIN before it, unlike a shutdown)

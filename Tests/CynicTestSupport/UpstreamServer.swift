@@ -108,7 +108,8 @@ public final class UpstreamServer: @unchecked Sendable {
     /// - `echo`: sends back what it receives; at EOF, closes.
     /// - `count`: reads to EOF, then answers "received N bytes\\n" and closes (a half-close test).
     /// - `reset`: reads once, then resets the connection (SO_LINGER 0, close).
-    /// - `watch`: reads until EOF or an error, and logs `ended eof` or `ended reset`.
+    /// - `watch`: reads until EOF or an error, logging `data` for each read, then `ended eof` or
+    ///   `ended reset`.
     public static func tcp(_ mode: String) throws -> UpstreamServer {
         try UpstreamServer(script: """
             import socket, socketserver, struct, sys
@@ -134,7 +135,7 @@ public final class UpstreamServer: @unchecked Sendable {
                         s.close()  # here: socketserver would shut down writing first, a FIN before the RST
                     elif mode == "watch":
                         try:
-                            while s.recv(65536): pass
+                            while s.recv(65536): sys.stderr.write("data\\n")
                             sys.stderr.write("ended eof\\n")
                         except ConnectionResetError:
                             sys.stderr.write("ended reset\\n")
