@@ -238,7 +238,7 @@ struct ProxyRealServerTests {
         #expect(!result.standardOutput.contains("xxxx"), "no partial result printed")
     }
 
-    @Test("an upstream limit of 1000 bytes: the upstream sees EOF after exactly 1000; the client gets its answer, and no EOF")
+    @Test("an upstream limit of 1000 bytes, half-closing: the upstream sees EOF after exactly 1000; the client gets its answer, and no EOF")
     func upstreamLimit() throws {
         // Reads to EOF, answers with the count, and keeps the connection open.
         let upstream = try UpstreamServer(script: """
@@ -255,7 +255,7 @@ struct ProxyRealServerTests {
             s.sendall(b"got %d\\n" % total)
             time.sleep(60)
             """)
-        let proxy = try Proxy(upstream: upstream.port, shapers: ["limit:bytes=1000,direction=upstream"])
+        let proxy = try Proxy(upstream: upstream.port, shapers: ["limit:bytes=1000,half_close=true,direction=upstream"])
         let client = try SocketClient(port: proxy.port)
         for _ in 0..<10 { client.send([UInt8](repeating: 0x61, count: 1000)); usleep(20_000) }
         var answer: [UInt8] = []
@@ -267,15 +267,11 @@ struct ProxyRealServerTests {
         let deadline = Date().addingTimeInterval(5)
         while upstream.logLines(startingWith: "eof after").isEmpty, Date() < deadline { usleep(20_000) }
         #expect(upstream.logLines(startingWith: "eof after") == ["eof after 1000"], "\(upstream.log)")
-        // `limit` ends with a close, not a half-close: on an upstream connection that is a full
-        // close (cynic stops reading it too), so the upstream's answer meets an RST, the proxy
-        // sees its upstream gone and closes the client. Issue 9 asks for the upstream to see EOF
-        // and nothing else; reported, and checked here so that the fix shows.
-        withKnownIssue("limit,direction=upstream closes the upstream connection fully; the proxy then closes the client") {
-            #expect(String(decoding: answer, as: UTF8.self) == "got 1000\n")
-            #expect(next == .timedOut, "no EOF (nor reset) reaches the client: \(next)")
-            #expect(client.tcpState == 1 /* TCP_ESTABLISHED */)
-        }
+        // A half-close: the upstream's answer still comes back through the proxy, and the client's
+        // connection stays open (a plain `limit` would close the upstream, and the proxy the client).
+        #expect(String(decoding: answer, as: UTF8.self) == "got 1000\n")
+        #expect(next == .timedOut, "no EOF (nor reset) reaches the client: \(next)")
+        #expect(client.tcpState == 1 /* TCP_ESTABLISHED */)
     }
 
     @Test("timeout on Redis: redis-py's read times out; the connection stays open, the server still has its client",

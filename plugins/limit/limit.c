@@ -1,12 +1,15 @@
 /*
  * limit — a shaper that lets `bytes` bytes through, then ends the connection.
  *
- * A transfer cut off part way: the client receives exactly `bytes` bytes of whatever the
- * behaviour sends, and the send that would go further is replaced by a close (FIN), or by a
- * reset (RST) with `reset`. A behaviour that sends no more than `bytes` is not affected.
+ * A transfer cut off part way: the peer receives exactly `bytes` bytes of whatever the
+ * behaviour sends, and the send that would go further is replaced by a close (FIN), by a reset
+ * (RST) with `reset`, or with `half_close` by a shutdown of writing only: the peer reads EOF and
+ * the connection stays open the other way — in front of an upstream (direction=upstream), the
+ * server sees its request end after `bytes` and its answer still reaches the client. A behaviour
+ * that sends no more than `bytes` is not affected.
  *
  * The behaviour does not know it has been cut off and carries on; once the connection is
- * finished, the shaper drops everything it asks.
+ * finished, the shaper drops everything it asks (after a half-close, only what it sends).
  */
 #include <cynic/plugin.h>
 #include <stdlib.h>
@@ -16,17 +19,21 @@ typedef struct limit_instance {
     const cynic_host *host; /* the shaper's conn_open is not given the host table */
     uint64_t bytes;
     bool reset;
+    bool half_close;
 } limit_instance;
 
 typedef struct limit_conn {
     const limit_instance *instance;
     uint64_t remaining; /* bytes still allowed through */
     bool finished;      /* cut off: drop everything from here on */
+    bool write_shut;    /* half-closed: drop every send from here on */
 } limit_conn;
 
 static const cynic_param limit_params[] = {
     {"bytes", CYNIC_TYPE_UINT64, "0", "Bytes let through before the connection ends."},
     {"reset", CYNIC_TYPE_BOOL, "false", "End with a reset (RST) instead of a close (FIN)."},
+    {"half_close", CYNIC_TYPE_BOOL, "false",
+     "Shut down writing only (the peer reads EOF; what it sends back still arrives) instead of a close."},
 };
 
 static void *limit_create(const cynic_host *host) {
@@ -39,11 +46,13 @@ static void limit_destroy(void *instance) {
     free(instance);
 }
 
-static const char *limit_configure(void *instance, uint64_t bytes, bool reset) {
+static const char *limit_configure(void *instance, uint64_t bytes, bool reset, bool half_close) {
     limit_instance *self = instance;
     if (self == NULL) return "out of memory"; /* create has no other way to fail */
+    if (reset && half_close) return "reset and half_close: choose one way to end";
     self->bytes = bytes;
     self->reset = reset;
+    self->half_close = half_close;
     return NULL;
 }
 
@@ -58,6 +67,7 @@ static void *limit_conn_open(void *instance, cynic_conn *downstream) {
     state->instance = self;
     state->remaining = self->bytes;
     state->finished = false;
+    state->write_shut = false;
     return state;
 }
 
@@ -69,7 +79,7 @@ static bool limit_finished(const limit_conn *state) {
 static void limit_send(void *state, cynic_conn *downstream, const uint8_t *bytes,
                        size_t length) {
     limit_conn *self = state;
-    if (limit_finished(self)) return;
+    if (limit_finished(self) || self->write_shut) return;
     const cynic_host *host = self->instance->host;
     if (length <= self->remaining) {
         host->send(downstream, bytes, length);
@@ -78,6 +88,11 @@ static void limit_send(void *state, cynic_conn *downstream, const uint8_t *bytes
     }
     if (self->remaining > 0) host->send(downstream, bytes, (size_t)self->remaining);
     self->remaining = 0;
+    if (self->instance->half_close) {
+        self->write_shut = true;
+        host->shutdown_write(downstream);
+        return;
+    }
     self->finished = true;
     if (self->instance->reset) {
         host->reset(downstream);
