@@ -63,3 +63,30 @@ struct ReadmeTests {
         #expect(text.hasSuffix("\r\n\r\nHello from Swift, GET /greet\n"))
     }
 }
+
+@Suite("README: proxy mode")
+struct ReadmeProxyTests {
+    @Test("the README's proxy configuration runs as written, in front of a real server, each proxy passing a request through")
+    func proxyConfiguration() throws {
+        let block = try #require(Readme.blocks("yaml").first { $0.contains("behaviour: proxy") })
+        // The reader's servers, here: a real HTTP server stands in for both upstreams, and the
+        // ports the README listens on are the kernel's picks. Nothing else of the block changes.
+        let upstream = try PythonHTTPServer.start()
+        try "through the proxy\n".write(toFile: upstream.folder + "/hello.txt", atomically: true, encoding: .utf8)
+        let text = block
+            .replacingOccurrences(of: "127.0.0.1:5432", with: "127.0.0.1:\(upstream.port)")
+            .replacingOccurrences(of: "127.0.0.1:6379", with: "127.0.0.1:\(upstream.port)")
+            .replacingOccurrences(of: "port: 6432", with: "port: 0")
+            .replacingOccurrences(of: "port: 6380", with: "port: 0")
+        let folder = TemporaryFolder()
+        let file = try folder.write("cynic.yaml", text)
+        let cynic = try CynicProcess(["-c", file, "--no-log-sink"])
+        let ports = try cynic.waitForServices(2)
+        for name in ["flaky-postgres", "slow-redis"] {
+            let port = try #require(ports[name], "\(cynic.standardOutput)\(cynic.standardError)")
+            let result = try runProgram("curl", ["-sS", "--max-time", "20", "http://127.0.0.1:\(port)/hello.txt"])
+            #expect(result.status == 0, "\(name): \(result.output)")
+            #expect(result.standardOutput == "through the proxy\n", "\(name)")
+        }
+    }
+}
