@@ -313,19 +313,8 @@ struct ProxyRealServerTests {
     func unreachable(mode: String, exit: Int32, message: String) throws {
         // A port bound and never listened on: refused, and taken by no one else (a port merely
         // picked free could be the very one cynic then listens on, a proxy to itself).
-        let held = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(held) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                _ = bind(held, $0, length)
-                _ = getsockname(held, $0, &length)
-            }
-        }
-        let proxy = try Proxy(upstream: Int(UInt16(bigEndian: address.sin_port)), parameters: ["unreachable=\(mode)"])
+        let held = RefusingPort()
+        let proxy = try Proxy(upstream: held.port, parameters: ["unreachable=\(mode)"])
         let started = Date()
         let curl = try runProgram("curl", ["-sS", "--max-time", "2", "http://127.0.0.1:\(proxy.port)/"], timeout: 20)
         #expect(curl.status == exit, "\(curl.output)")

@@ -108,43 +108,22 @@ let relayPlugin = """
     CYNIC_EXPORT const cynic_plugin *cynic_plugin_entry(void) { return &plugin; }
     """
 
-/// A Python TCP server on 127.0.0.1, one connection at a time, running `handler(conn)`; it prints
-/// its port, then serves until the test ends.
-final class PythonUpstream: @unchecked Sendable {
-    // @unchecked: the process and port are set once, in init.
-    let process: ChildProcess
-    let port: Int
-
-    init(handler: String) throws {
-        let script = """
-            import os, socket, sys, threading
-            def handle(conn):
-            \(handler.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
-            server = socket.socket()
-            server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            server.bind(("127.0.0.1", 0))
-            server.listen(16)
-            print(server.getsockname()[1], flush=True)
-            os.close(1)  # EOF for the test reading the port (sys.stdout.close() keeps fd 1)
-            while True:
-                conn, _ = server.accept()
-                threading.Thread(target=handle, args=(conn,), daemon=True).start()
-            """
-        process = try ChildProcess("python3", ["-u", "-c", script], standardError: .descriptor(2))
-        // Its only line: the port (it closes its standard output after it).
-        let line = String(decoding: process.readOutputToEnd(), as: UTF8.self)
-        guard let port = Int(line.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            throw CompileFailed(output: "the Python upstream printed '\(line)' instead of its port")
-        }
-        self.port = port
-    }
-
-    deinit {
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
+/// A Python TCP server on 127.0.0.1, a thread per connection running `handler(conn)`, until the
+/// value is released.
+func pythonUpstream(handler: String) throws -> UpstreamServer {
+    try UpstreamServer(script: """
+        import socket, sys, threading
+        def handle(conn):
+        \(handler.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        print(server.getsockname()[1], flush=True)
+        while True:
+            conn, _ = server.accept()
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+        """)
 }
 
 @Suite("Upstream connections (cynic.connect/1)")
@@ -176,7 +155,7 @@ struct UpstreamConnectionTests {
     @Test("bytes go both ways through the relay; a half-close reaches the upstream and its answer still comes back")
     func relaysBothWays() async throws {
         // The upstream answers what it read, once the client has shut down its writing.
-        let upstream = try PythonUpstream(handler: """
+        let upstream = try pythonUpstream(handler: """
             data = b""
             while True:
                 chunk = conn.recv(65536)
@@ -236,7 +215,7 @@ struct UpstreamConnectionTests {
 
     @Test("an upstream that resets: the client is reset too")
     func upstreamResetPassesOn() async throws {
-        let upstream = try PythonUpstream(handler: """
+        let upstream = try pythonUpstream(handler: """
             import struct
             conn.recv(100)
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -259,7 +238,7 @@ struct UpstreamConnectionTests {
     func upstreamShaper() async throws {
         // The upstream reports how many bytes it read before EOF, on a second connection.
         let counts = TemporaryFolder("cynic-counts")
-        let upstream = try PythonUpstream(handler: """
+        let upstream = try pythonUpstream(handler: """
             total = 0
             while True:
                 chunk = conn.recv(65536)
@@ -291,7 +270,7 @@ struct UpstreamConnectionTests {
     @Test("a fast upstream into a client that does not read: the upstream stops being read, memory stays flat")
     func backPressure() async throws {
         // 256 MiB as fast as the upstream can write; the client reads nothing for a while.
-        let upstream = try PythonUpstream(handler: """
+        let upstream = try pythonUpstream(handler: """
             block = b"z" * 65536
             try:
                 for _ in range(4096): conn.sendall(block)
