@@ -55,6 +55,8 @@ final class ConnectionDriver: ChannelInboundHandler {
     private var resetByPeer = false
     /// An upstream whose client was reset before it connected: it resets once connected.
     private var passesResetOnConnect = false
+    /// The autoRead last set on the channel (NIO's default is on).
+    private var readingApplied = true
     private var stages: [ShaperStage]
     /// `handles[0]` is the behaviour's connection; `handles[i + 1]` is downstream of stage i.
     /// Empty until the channel is active.
@@ -534,8 +536,10 @@ final class ConnectionDriver: ChannelInboundHandler {
     /// another connection of the group has too much unsent (see `ConnectionGroup`).
     func updateReading() {
         let wanted = !readingStopped && pendingRequests.count < Self.maxPendingRequests && !group.isHeldBack(self)
-        guard let options = context?.channel.syncOptions else { return }
+        // Called for every request on a keep-alive connection: touch the channel only on a change.
+        guard wanted != readingApplied, let options = context?.channel.syncOptions else { return }
         try? options.setOption(.autoRead, value: wanted)
+        readingApplied = wanted
     }
 
     /// The connection is over: drop what was queued and let the plugin free its state, once.
