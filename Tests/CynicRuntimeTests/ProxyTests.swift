@@ -175,6 +175,31 @@ struct ProxyTests {
         }
     }
 
+    @Test("unreachable=reset: a client that says nothing is reset after a short wait; one that speaks, at its first bytes")
+    func unreachableResetWaitsForTheClient() async throws {
+        let refusing = RefusingPort()
+        let service = try await TestServices.start("proxy", parameters: ["upstream": refusing.address, "unreachable": "reset"])
+        defer { Task { await service.stop() } }
+        let port = service.port
+        let (silent, silentAfter, spoken) = try await offThePool { () -> (SocketClient.Received, Double, SocketClient.Received) in
+            // Silent: the reset comes on its own, after about 200 ms (never at once: an RST that
+            // early races a client's connect and its request).
+            let started = Date()
+            let quiet = try SocketClient(port: port)
+            let silent = quiet.receive(timeout: 10)
+            let after = Date().timeIntervalSince(started)
+            // Speaking after a pause: the reset follows its bytes, and its read fails.
+            let talker = try SocketClient(port: port)
+            usleep(50_000)
+            talker.send("hello")
+            return (silent, after, talker.receive(timeout: 10))
+        }
+        withExtendedLifetime(refusing) {}
+        #expect(silent == .failed(errno: ECONNRESET))
+        #expect(silentAfter >= 0.15, "reset after \(silentAfter) s")
+        #expect(spoken == .failed(errno: ECONNRESET))
+    }
+
     @Test("a missing or unreadable upstream, or an unknown unreachable, refuses the service", arguments: [
         ([:], "upstream: required"),
         (["upstream": "localhost"], "upstream: expected 'host:port'"),

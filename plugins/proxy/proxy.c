@@ -32,6 +32,11 @@ typedef enum {
  * with unread bytes in it makes the kernel send an RST instead of the FIN, so `close` shuts down
  * writing first and reads (and drops) what still comes, as Apache's lingering close does. */
 #define LINGER_MS 2000u
+/* How long `reset` waits for a client that has sent nothing yet: an RST before the client's first
+ * write races its connect and its request, and the client then reports anything from "couldn't
+ * connect" to a failed send; after its request it reports what a user meets, "connection reset
+ * by peer" on its read (the `reset` behaviour waits the same way). */
+#define RESET_WAIT_MS 200u
 
 typedef struct {
     const cynic_host *host;
@@ -48,6 +53,8 @@ typedef struct {
     cynic_conn *upstream;  /* NULL once it has ended (or could not be opened) */
     bool client_eof;       /* the client shut down its sending side */
     bool upstream_eof;     /* the upstream did */
+    bool client_spoke;     /* the client has sent something */
+    bool reset_pending;    /* unreachable=reset, waiting for the client's first bytes */
 } proxy_conn;
 
 static void *proxy_create(const cynic_host *host) {
@@ -103,7 +110,14 @@ static void answer_unreachable(proxy_conn *state) {
         self->host->wait(state->client, LINGER_MS);
         self->host->close(state->client);
         break;
-    case UNREACHABLE_RESET: self->host->reset(state->client); break;
+    case UNREACHABLE_RESET:
+        if (!state->client_spoke) {
+            /* A wait, then the reset; the client's first bytes (or its FIN) cut the wait short. */
+            state->reset_pending = true;
+            self->host->wait(state->client, RESET_WAIT_MS);
+        }
+        self->host->reset(state->client);
+        break;
     case UNREACHABLE_HANG:
         self->host->wait(state->client, HANG_MS);
         self->host->close(state->client);
@@ -193,9 +207,20 @@ static void *proxy_conn_open(void *instance, cynic_conn *conn) {
     return state;
 }
 
+/* unreachable=reset was waiting for the client to speak (or leave): reset now. */
+static bool reset_if_pending(proxy_conn *state, cynic_conn *conn) {
+    if (!state->reset_pending) return false;
+    state->reset_pending = false;
+    state->self->host->cancel_pending(conn);
+    state->self->host->reset(conn);
+    return true;
+}
+
 static void proxy_conn_data(void *raw, cynic_conn *conn, const uint8_t *bytes, size_t length) {
     proxy_conn *state = raw;
-    if (state == NULL || state->upstream == NULL) return; /* hanging: read and discarded */
+    if (state == NULL) return;
+    state->client_spoke = true;
+    if (reset_if_pending(state, conn) || state->upstream == NULL) return; /* hanging: read and discarded */
     const cynic_host *host = state->self->host;
     if (host->send(state->upstream, bytes, length) == CYNIC_ERR_FULL) {
         host->reset(state->upstream);
@@ -207,6 +232,7 @@ static void proxy_conn_peer_closed(void *raw, cynic_conn *conn) {
     proxy_conn *state = raw;
     if (state == NULL) return;
     state->client_eof = true;
+    if (reset_if_pending(state, conn)) return;
     if (state->upstream == NULL) {
         /* Nothing to forward to: a client held (hang) or lingering (close) that leaves is let
          * go at once. */
@@ -229,7 +255,7 @@ static const cynic_param proxy_params[] = {
     {"upstream", CYNIC_TYPE_STRING, NULL,
      "Required: the server to proxy to, 'host:port' ('[::1]:5432' for IPv6) or 'unix:/path/to/socket'."},
     {"unreachable", CYNIC_TYPE_STRING, "close",
-     "What a client gets when the upstream cannot be reached: close (a FIN), reset (a TCP RST), "
+     "What a client gets when the upstream cannot be reached: close (a FIN), reset (a TCP RST, once it has sent something or after 200 ms), "
      "or hang (held open, read and discarded, never answered)."},
 };
 
