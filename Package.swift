@@ -55,6 +55,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        // The control API (CynicControl) and its metrics.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // The public ABI header, as a C module for the Swift side.
@@ -74,7 +77,16 @@ let package = Package(
                                .product(name: "NIOPosix", package: "swift-nio"),
                                .product(name: "NIOHTTP1", package: "swift-nio"),
                                .product(name: "DequeModule", package: "swift-collections"),
+                               .product(name: "Prometheus", package: "swift-prometheus"),
                                .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strictSwift),
+        // The control API: cynic's own resources and toxiproxy's, over HTTP/JSON (Hummingbird).
+        .target(name: "CynicControl",
+                dependencies: ["CynicRuntime", "CynicConfig", "CynicPlugins",
+                               .product(name: "Hummingbird", package: "hummingbird"),
+                               .product(name: "NIOCore", package: "swift-nio"),
+                               .product(name: "Logging", package: "swift-log")],
+                resources: [.embedInCode("openapi.yaml")],
                 swiftSettings: strictSwift),
         .target(name: "CynicConfig",
                 dependencies: ["CynicPlugins", .product(name: "Yams", package: "Yams")],
@@ -86,7 +98,7 @@ let package = Package(
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strictSwift),
         .executableTarget(name: "cynic",
-                          dependencies: ["CynicPlugins", "CynicRuntime", "CynicConfig", "CynicLogSink",
+                          dependencies: ["CynicPlugins", "CynicRuntime", "CynicConfig", "CynicLogSink", "CynicControl",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log"),
                                          .product(name: "NIOCore", package: "swift-nio"),
@@ -112,6 +124,8 @@ let package = Package(
                                    .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                                    .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CynicPluginKitTests", dependencies: ["CynicPluginKit"]),
+        .testTarget(name: "CynicControlTests",
+                    dependencies: ["CynicControl", "CynicRuntime", "CynicConfig", "CynicPlugins", "CynicTestSupport"]),
         .testTarget(name: "CynicCLITests",
                     dependencies: ["CynicPlugins", "CynicRuntime", "CynicTestSupport"]),
         // The test support itself: the real servers tests start (Redis, PostgreSQL, http.server).
