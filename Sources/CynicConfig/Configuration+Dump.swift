@@ -38,6 +38,7 @@ extension Configuration {
                 lines.append("    shapers:")
                 for shaper in service.shapers {
                     lines.append("      - shaper: \(Self.quoted(shaper.shaper))")
+                    if shaper.name != shaper.shaper { lines.append("        name: \(Self.quoted(shaper.name))") }
                     if shaper.probability != 1 { lines.append("        probability: \(shaper.probability)") }
                     lines.append("        direction: \(shaper.direction.rawValue)")
                     if !shaper.parameters.isEmpty {

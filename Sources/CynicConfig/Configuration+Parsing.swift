@@ -146,9 +146,9 @@ private struct NodeReader {
                            shapers: shapers, seed: seed, origin: "\(file):\(node.mark?.line ?? 0)")
     }
 
-    /// `shaper: NAME`, optional `probability` (0 to 1), `direction` and `params`.
+    /// `shaper: NAME`, optional `name`, `probability` (0 to 1), `direction` and `params`.
     func shaper(_ node: Node, key: String) throws(ConfigurationError) -> ShaperSpec {
-        let fields = try mapping(node, key: key, allowed: ["shaper", "probability", "direction", "params"])
+        let fields = try mapping(node, key: key, allowed: ["shaper", "name", "probability", "direction", "params"])
         guard let name = fields["shaper"] else { throw error(node, "\(key): needs `shaper: NAME`") }
         var probability = 1.0
         if let field = fields["probability"] {
@@ -169,7 +169,8 @@ private struct NodeReader {
         let parameters = try fields["params"].map { field throws(ConfigurationError) in
             try self.parameters(field.value, key: "\(key).params")
         } ?? [:]
-        return ShaperSpec(shaper: try string(name.value, key: "\(key).shaper"), probability: probability,
+        let label = try fields["name"].map { field throws(ConfigurationError) in try string(field.value, key: "\(key).name") }
+        return ShaperSpec(shaper: try string(name.value, key: "\(key).shaper"), name: label, probability: probability,
                           direction: direction, parameters: parameters)
     }
 

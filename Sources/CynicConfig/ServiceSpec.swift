@@ -28,6 +28,9 @@ public enum ShaperDirection: String, Sendable, Equatable, CaseIterable {
 /// A shaper applied to a service's connections: which, how often, in which direction, with what
 /// parameters.
 public struct ShaperSpec: Sendable, Equatable {
+    /// Names it within its service (the control API addresses it so; toxiproxy's toxic name).
+    /// Unique in a service: `ServiceSpec` gives repeats a suffix ("latency-2").
+    public var name: String
     public var shaper: String
     /// The chance, 0 to 1, that it applies to a given connection.
     public var probability: Double
@@ -35,22 +38,24 @@ public struct ShaperSpec: Sendable, Equatable {
     public var direction: ShaperDirection
     public var parameters: [String: ParameterInput]
 
-    public init(shaper: String, probability: Double = 1, direction: ShaperDirection = .downstream,
+    public init(shaper: String, name: String? = nil, probability: Double = 1, direction: ShaperDirection = .downstream,
                 parameters: [String: ParameterInput] = [:]) {
+        self.name = name ?? shaper
         self.shaper = shaper
         self.probability = probability
         self.direction = direction
         self.parameters = parameters
     }
 
-    /// Reads the command line's `NAME[:key=value,...]`; the keys `probability` and `direction`
-    /// are the shaper's own, every other key one of its parameters.
+    /// Reads the command line's `NAME[:key=value,...]`; the keys `probability`, `direction` and
+    /// `name` are the shaper's own, every other key one of its parameters.
     public init(commandLine text: String) throws(ShaperSpecError) {
         let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
         let name = String(parts[0])
         guard !name.isEmpty else { throw ShaperSpecError(text: text, reason: "no shaper name before ':'") }
         var probability = 1.0
         var direction = ShaperDirection.downstream
+        var label: String?
         var parameters: [String: ParameterInput] = [:]
         if parts.count == 2 {
             for pair in parts[1].split(separator: ",") {
@@ -69,12 +74,15 @@ public struct ShaperSpec: Sendable, Equatable {
                         throw ShaperSpecError(text: text, reason: "direction: expected \(ShaperDirection.choices), got '\(value)'")
                     }
                     direction = chosen
+                } else if key == "name" {
+                    guard !value.isEmpty else { throw ShaperSpecError(text: text, reason: "name: expected a name, got ''") }
+                    label = value
                 } else {
                     parameters[key] = ParameterInput(value, origin: "--shape \(name)")
                 }
             }
         }
-        self.init(shaper: name, probability: probability, direction: direction, parameters: parameters)
+        self.init(shaper: name, name: label, probability: probability, direction: direction, parameters: parameters)
     }
 }
 
@@ -106,9 +114,24 @@ public struct ServiceSpec: Sendable, Equatable {
         self.behaviour = behaviour
         self.address = address
         self.parameters = parameters
-        self.shapers = shapers
+        self.shapers = Self.namedUniquely(shapers)
         self.seed = seed
         self.origin = origin
+    }
+
+    /// The shapers with every name unique: a repeated name gets a suffix, "latency-2", "latency-3".
+    public static func namedUniquely(_ shapers: [ShaperSpec]) -> [ShaperSpec] {
+        var taken = Set<String>()
+        return shapers.map { shaper in
+            var named = shaper
+            var suffix = 2
+            while taken.contains(named.name) {
+                named.name = "\(shaper.name)-\(suffix)"
+                suffix += 1
+            }
+            taken.insert(named.name)
+            return named
+        }
     }
 
     /// The host services bind to unless told otherwise: loopback, so a test harness is never

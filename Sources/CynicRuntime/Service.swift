@@ -11,6 +11,8 @@ import Synchronization
 /// its shapers with the probability that it applies to a connection.
 public final class ServiceSetup: Sendable {
     public struct Shaper: Sendable {
+        /// Its name in the service (`ShaperSpec.name`).
+        public let name: String
         public let instance: BehaviourInstance
         public let probability: Double
         /// Whether it shapes what is sent to the client or on the upstream connections.
@@ -122,7 +124,8 @@ public final class Service: Sendable {
                 let known = plugins.values.filter(\.isShaper).map(\.name).sorted()
                 throw ServiceError(spec, "unknown shaper '\(shaper.shaper)' (available: \(list(known)))")
             }
-            shapers.append(.init(instance: try instance(of: shaperPlugin, parameters: shaper.parameters, spec: spec),
+            shapers.append(.init(name: shaper.name,
+                                 instance: try instance(of: shaperPlugin, parameters: shaper.parameters, spec: spec),
                                  probability: shaper.probability, direction: shaper.direction))
         }
         return ServiceSetup(behaviour: behaviour, shapers: shapers)

@@ -6,6 +6,7 @@ extension ServiceSpec {
         name == other.name && behaviour == other.behaviour && address == other.address && seed == other.seed
             && parameters.mapValues(\.text) == other.parameters.mapValues(\.text)
             && shapers.map(\.shaper) == other.shapers.map(\.shaper)
+            && shapers.map(\.name) == other.shapers.map(\.name)
             && shapers.map(\.probability) == other.shapers.map(\.probability)
             && shapers.map(\.direction) == other.shapers.map(\.direction)
             && shapers.map { $0.parameters.mapValues(\.text) } == other.shapers.map { $0.parameters.mapValues(\.text) }
