@@ -40,6 +40,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var plugins: PluginOptions
     @OptionGroup var shutdown: ShutdownOptions
     @OptionGroup var sendQueue: SendQueueOptions
+    @OptionGroup var events: EventsOptions
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -86,7 +87,7 @@ struct ServeCommand: AsyncParsableCommand {
                                shapers: shaperSpecs, seed: seed, origin: "cynic serve")
         plugins.trust.warnIfUnsafe(logger)
         try await Runner(directories: plugins.searchPath, shutdown: shutdown, logger: logger, queuedBytes: sendQueue.makeBudget(),
-                         trust: plugins.trust.trust)
+                         trust: plugins.trust.trust, eventsFile: events.file)
             .run(.fixed([spec]), logSink: logSinkPath.map { .path($0) } ?? .disabled)
     }
 }
