@@ -675,8 +675,9 @@ final class ConnectionDriver: ChannelInboundHandler {
         logger.debug(isUpstream ? "upstream connection closed" : "connection closed")
         if isUpstream, callbackDepth == 0 { group.pumpAll() }
         if !isUpstream, observer != nil || recordContext != nil {
-            let end = ConnectionEnd.final(ending, peerClosed: peerClosed, serverStopping: ServerShutdown.isUnderWay,
-                                          lastConnectFailure: group.lastConnectFailure)
+            let failure = group.lastConnectFailure.map { (address: $0.address, errno: $0.errno) }
+            let end = ConnectionEnd.decide(ending, finSentFirstBy: shutFirstBy, peerClosed: peerClosed,
+                                           serverStopping: ServerShutdown.isUnderWay, lastConnectFailure: failure)
             report(.ended(end))
             recordContext?.log.add(makeRecord(end))
         }

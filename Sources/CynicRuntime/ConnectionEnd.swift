@@ -94,18 +94,27 @@ public struct ConnectionEnd: Sendable, Equatable, CustomStringConvertible {
 
     /// How a client connection ended, once it has: `ending` is what was known when the socket
     /// closed (our close or reset, a socket error, a dropped request, cynic's own close); without
-    /// it the socket closed under us. A behaviour that ends its client after the group's last
-    /// upstream connect failed ends it because of that failure.
-    static func final(_ ending: ConnectionEnd?, peerClosed: Bool, serverStopping: Bool,
-                      lastConnectFailure: FailedConnect?) -> ConnectionEnd {
-        guard var end = ending else {
-            if serverStopping { return ConnectionEnd(.serverStopping, by: .cynic) }
-            if peerClosed { return ConnectionEnd(.peerClosed, by: .peer) }
+    /// it the socket closed under us: after our FIN (a shutdown_write, sent by `finSentFirstBy`
+    /// before the peer's) once the peer's came, NIO closes the socket itself. A behaviour that ends
+    /// its client after the group's last upstream connect failed (`errno`) ends it because of that
+    /// failure.
+    public static func decide(_ ending: ConnectionEnd?, finSentFirstBy: Origin? = nil, peerClosed: Bool,
+                              serverStopping: Bool, lastConnectFailure: (address: String, errno: Int32)?) -> ConnectionEnd {
+        var end: ConnectionEnd
+        if let ending {
+            end = ending
+        } else if serverStopping {
+            return ConnectionEnd(.serverStopping, by: .cynic)
+        } else if let finSentFirstBy {
+            end = ConnectionEnd(.closed, by: finSentFirstBy)
+        } else if peerClosed {
+            return ConnectionEnd(.peerClosed, by: .peer)
+        } else {
             return ConnectionEnd(.error, by: .peer, reason: "the socket closed")
         }
         if let failure = lastConnectFailure, end.endedBy == .behaviour, end.kind == .closed || end.kind == .reset {
             let signal = end.kind == .reset ? "RST" : "FIN"
-            end.reason = "upstream \(failure.address): \(failure.error) (the client got a \(signal))"
+            end.reason = "upstream \(failure.address): \(String(cString: strerror(failure.errno))) (the client got a \(signal))"
             switch failure.errno {
             case ECONNREFUSED: end.kind = .upstreamRefused
             case ETIMEDOUT: end.kind = .timeout

@@ -26,6 +26,20 @@ public struct ConnectionRecord: Sendable, Encodable {
     public let duration: Duration
     public let end: ConnectionEnd
 
+    public init(service: String, behaviour: String, version: String, peer: String?, shapers: [Shaper], client: Bytes,
+                upstream: Upstream?, started: Date, duration: Duration, end: ConnectionEnd) {
+        self.service = service
+        self.behaviour = behaviour
+        self.version = version
+        self.peer = peer
+        self.shapers = shapers
+        self.client = client
+        self.upstream = upstream
+        self.started = started
+        self.duration = duration
+        self.end = end
+    }
+
     public struct Shaper: Sendable, Encodable, Equatable {
         /// Its name in the service.
         public let name: String
@@ -34,6 +48,13 @@ public struct ConnectionRecord: Sendable, Encodable {
         /// "downstream" or "upstream".
         public let direction: String
         public let applied: Bool
+
+        public init(name: String, shaper: String, direction: String, applied: Bool) {
+            self.name = name
+            self.shaper = shaper
+            self.direction = direction
+            self.applied = applied
+        }
     }
 
     public struct Bytes: Sendable, Encodable, Equatable {
@@ -41,6 +62,11 @@ public struct ConnectionRecord: Sendable, Encodable {
         public let bytesIn: Int
         /// Written to the peer (the writes that completed).
         public let bytesOut: Int
+
+        public init(bytesIn: Int, bytesOut: Int) {
+            self.bytesIn = bytesIn
+            self.bytesOut = bytesOut
+        }
 
         enum CodingKeys: String, CodingKey {
             case bytesIn = "bytes_in"
@@ -56,10 +82,22 @@ public struct ConnectionRecord: Sendable, Encodable {
         /// Each connect that failed.
         public let failed: [Failure]
 
+        public init(connections: Int, bytesIn: Int, bytesOut: Int, failed: [Failure]) {
+            self.connections = connections
+            self.bytesIn = bytesIn
+            self.bytesOut = bytesOut
+            self.failed = failed
+        }
+
         public struct Failure: Sendable, Encodable, Equatable {
             public let address: String
             /// strerror's text: "Connection refused".
             public let error: String
+
+            public init(address: String, error: String) {
+                self.address = address
+                self.error = error
+            }
         }
 
         enum CodingKeys: String, CodingKey {
