@@ -692,8 +692,7 @@ final class ConnectionDriver: ChannelInboundHandler {
     /// The client's record, once its upstreams have ended and counted their bytes into the group.
     private func makeRecord(_ end: ConnectionEnd) -> ConnectionRecord {
         let context = recordContext!
-        let attempted = group.upstreamConnections > 0 || !group.failedConnects.isEmpty
-        let upstream = attempted ? ConnectionRecord.Upstream(
+        let upstream = group.upstreamsOpened > 0 ? ConnectionRecord.Upstream(
             connections: group.upstreamConnections, bytesIn: group.upstream.bytesIn, bytesOut: group.upstream.bytesOut,
             failed: group.failedConnects.map { .init(address: $0.address, error: $0.error) }) : nil
         let elapsed = NIODeadline.now() - startedAt
@@ -720,6 +719,7 @@ final class ConnectionDriver: ChannelInboundHandler {
                                         connections: connections, queuedBytes: queuedBytes, warnings: warnings,
                                         role: .upstream(events: events, state: eventState), group: group)
         upstream.upstreamAddress = "\(address)"
+        group.upstreamsOpened += 1
         upstream.loop = loop
         upstream.callbackSlot = callbackSlot
         upstream.handles = (0...upstream.stages.count).map { ConnectionHandles.acquire(upstream, position: $0) }

@@ -23,7 +23,8 @@ final class ConnectionGroup {
     let client = ByteCounter()
     /// ...and on every upstream connection together.
     let upstream = ByteCounter()
-    /// Upstream connections established.
+    /// Upstream connections the behaviour opened, and those of them established.
+    var upstreamsOpened = 0
     var upstreamConnections = 0
     /// Every upstream connect that failed, in order.
     var failedConnects: [FailedConnect] = []

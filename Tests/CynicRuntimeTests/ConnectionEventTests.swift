@@ -263,12 +263,13 @@ struct ConnectionEventLogTests {
         let events = try ConnectionEventLog(logger: TestServices.logger)
         let clock = ContinuousClock()
         let start = clock.now
-        let waiter = Task { await events.wait(timeout: .seconds(60)) }
+        let waiter = Task { await events.wait(timeout: .seconds(300)) }
         try await Task.sleep(for: .milliseconds(100))
         waiter.cancel()
         let result = await waiter.value
         #expect(result.records.isEmpty)
-        #expect(clock.now - start < .seconds(20))
+        // Long before the timeout (a loaded machine can keep a task waiting for a thread a while).
+        #expect(clock.now - start < .seconds(120))
     }
 
     @Test("subscribe delivers every record of its service, in order")
