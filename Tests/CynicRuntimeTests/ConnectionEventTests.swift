@@ -263,13 +263,14 @@ struct ConnectionEventLogTests {
         let events = try ConnectionEventLog(logger: TestServices.logger)
         let clock = ContinuousClock()
         let start = clock.now
-        let waiter = Task { await events.wait(timeout: .seconds(300)) }
+        let waiter = Task { await events.wait(timeout: .seconds(3600)) }
         try await Task.sleep(for: .milliseconds(100))
         waiter.cancel()
         let result = await waiter.value
         #expect(result.records.isEmpty)
-        // Long before the timeout (a loaded machine can keep a task waiting for a thread a while).
-        #expect(clock.now - start < .seconds(120))
+        // Long before the timeout. Not "at once" in seconds: beside the whole suite, the tests that
+        // block their threads can keep this task waiting minutes for one (seen: 195 s).
+        #expect(clock.now - start < .seconds(1200))
     }
 
     @Test("subscribe delivers every record of its service, in order")
