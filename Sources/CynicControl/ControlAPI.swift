@@ -76,10 +76,17 @@ public final class ControlAPI: Sendable {
         return ControlAPI(boundAddress: boundAddress, serviceGroup: serviceGroup, running: running)
     }
 
-    /// Stops listening; requests under way are finished first.
+    /// Stops listening. Requests under way get a moment to finish; a client waiting on events
+    /// (a long poll, a stream) is cut then, so stopping never waits on a client.
     public func stop() async {
         await serviceGroup.triggerGracefulShutdown()
+        let running = self.running
+        let cutOff = Task {
+            try? await Task.sleep(for: .seconds(1))
+            running.cancel()
+        }
         await running.value
+        cutOff.cancel()
     }
 
     private static func describe(_ address: SocketAddress?, or configured: ServiceAddress) -> String {
