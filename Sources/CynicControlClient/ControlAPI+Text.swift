@@ -34,7 +34,9 @@ extension ControlAPI.Service {
     }
 
     private var enabledText: String {
-        enabled.map { $0 ? "yes" : "no" } ?? "-"
+        guard let enabled else { return "-" }
+        if enabled, listening == false { return "yes (not listening)" }
+        return enabled ? "yes" : "no"
     }
 
     private var connectionCounts: String {

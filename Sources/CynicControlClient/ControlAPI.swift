@@ -13,6 +13,8 @@ public enum ControlAPI {
         public var parameters: [String: Text]?
         public var shapers: [Shaper]?
         public var enabled: Bool?
+        /// False while an enabled service could not bind its address.
+        public var listening: Bool?
         public var seed: UInt64?
         public var origin: String?
         public var connections: Connections?

@@ -139,9 +139,9 @@ struct ParameterAssignment: ExpressibleByArgument {
 }
 
 /// Reads `--shape`'s `NAME[:key=value,...]` as `cynic serve` does; its error says what is wrong.
-func parseShaper(_ text: String) throws -> ControlAPI.NewShaper {
+func parseShaper(_ text: String) throws -> ShaperSpec {
     do {
-        return ControlAPI.NewShaper(try ShaperSpec(commandLine: text))
+        return try ShaperSpec(commandLine: text)
     } catch {
         throw ValidationError(error.reason)
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CynicConfig
 import CynicControlClient
 
 struct CtlServicesCommand: AsyncParsableCommand {
@@ -62,7 +63,7 @@ struct CtlCreateCommand: AsyncParsableCommand {
     @Option(name: .customLong("shape"), help: ArgumentHelp("A shaper for its connections, in order; repeatable. " + shaperSpecHelp,
                                                            valueName: "SPEC"),
             transform: parseShaper)
-    var shapers: [ControlAPI.NewShaper] = []
+    var shapers: [ShaperSpec] = []
 
     @Option(help: "Seed for the draws that decide which shapers apply (reproducible runs).")
     var seed: UInt64?
@@ -74,7 +75,9 @@ struct CtlCreateCommand: AsyncParsableCommand {
         let service = ControlAPI.NewService(
             name: name, behaviour: behaviour, listen: listen,
             parameters: parameters.isEmpty ? nil : ParameterAssignment.parameters(parameters),
-            shapers: shapers.isEmpty ? nil : shapers, enabled: disabled ? false : nil, seed: seed)
+            // A repeated shaper is named as `cynic serve --shape` names it: "latency-2".
+            shapers: shapers.isEmpty ? nil : ServiceSpec.namedUniquely(shapers).map(ControlAPI.NewShaper.init),
+            enabled: disabled ? false : nil, seed: seed)
         try await api.show(.post, "/services", body: ControlAPI.encode(service), as: ControlAPI.Service.self) { $0.detailLines }
     }
 }

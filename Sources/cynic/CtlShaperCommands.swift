@@ -1,4 +1,5 @@
 import ArgumentParser
+import CynicConfig
 import CynicControlClient
 
 struct CtlShapeCommand: AsyncParsableCommand {
@@ -15,10 +16,10 @@ struct CtlShapeCommand: AsyncParsableCommand {
     var name: String
 
     @Argument(help: ArgumentHelp(shaperSpecHelp, valueName: "SPEC"), transform: parseShaper)
-    var shaper: ControlAPI.NewShaper
+    var shaper: ShaperSpec
 
     func run() async throws {
-        try await api.show(.post, ControlAPI.path("services", name, "shapers"), body: ControlAPI.encode(shaper),
+        try await api.show(.post, ControlAPI.path("services", name, "shapers"), body: ControlAPI.encode(ControlAPI.NewShaper(shaper)),
                            as: ControlAPI.Shaper.self) { ["\(name): added shaper \($0.detail)"] }
     }
 }
