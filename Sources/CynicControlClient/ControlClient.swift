@@ -24,6 +24,7 @@ public struct ControlResponse: Sendable {
     public var text: String { String(decoding: body, as: UTF8.self) }
 
     /// The answer itself when it is a success; the API's error, as it worded it, otherwise.
+    @discardableResult
     public func requireSuccess() throws(ControlClientError) -> ControlResponse {
         guard status >= 400 else { return self }
         throw ControlAPI.Failure.decode(status: status, body: body)

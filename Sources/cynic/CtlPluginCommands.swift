@@ -22,7 +22,12 @@ struct CtlRescanCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rescan",
         abstract: "Read the plugin folders again, as the watcher does when a file changes; lists the plugins.",
-        discussion: "Example: cp libcynic-plugin-mine.so ~/.local/lib/cynic/plugins/ && cynic ctl rescan")
+        discussion: """
+            The watcher usually sees a new or changed .so by itself; rescan is for a folder it cannot watch \
+            (a network file system) or a script that must not go on before the plugin is loaded.
+
+            Example: cynic ctl rescan
+            """)
 
     @OptionGroup var api: CtlOptions
 
