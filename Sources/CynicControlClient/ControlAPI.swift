@@ -144,7 +144,7 @@ public enum ControlAPI {
         do {
             return try JSONDecoder().decode(type, from: Data(body))
         } catch {
-            throw .unexpected("an answer that is not a \(type) as the API sends it: \(describe(error))")
+            throw .unexpected("an answer cynic's control API would not send: \(describe(error))")
         }
     }
 
@@ -153,11 +153,23 @@ public enum ControlAPI {
         switch error {
         case .keyNotFound(let key, let context):
             return "no '\(key.stringValue)' at \(path(context))"
-        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
-            return "\(context.debugDescription) at \(path(context))"
+        case .typeMismatch(let expected, let context), .valueNotFound(let expected, let context):
+            return "expected \(noun(expected)) at \(path(context))"
+        case .dataCorrupted(let context):
+            return context.codingPath.isEmpty ? "not JSON" : "\(context.debugDescription) at \(path(context))"
         @unknown default:
             return "\(error)"
         }
+    }
+
+    /// What a user calls a JSON value of `type`.
+    private static func noun(_ type: Any.Type) -> String {
+        let name = "\(type)"
+        if name.hasPrefix("Array") { return "a list" }
+        if name.hasPrefix("Dictionary") { return "an object" }
+        if name == "String" { return "a string" }
+        if name == "Bool" { return "true or false" }
+        return "a number"
     }
 
     private static func path(_ context: DecodingError.Context) -> String {

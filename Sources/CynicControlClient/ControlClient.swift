@@ -131,9 +131,13 @@ public struct ControlClient: Sendable {
         let head = requestHead(method, path, bodyLength: body?.count)
         do {
             return try await channel.executeThenClose { inbound, outbound in
-                try await outbound.write(.head(head))
-                if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
-                try await outbound.write(.end(nil))
+                // A server may answer (or close) before it has read the request: what it sent is
+                // read all the same, and says more than the failed write.
+                do {
+                    try await outbound.write(.head(head))
+                    if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
+                    try await outbound.write(.end(nil))
+                } catch {}
                 var parts = inbound.makeAsyncIterator()
                 guard case .head(let responseHead)? = try await parts.next() else {
                     throw ControlClientError.incomplete(endpoint: endpoint, reason: "the connection closed before an answer")
@@ -145,6 +149,10 @@ public struct ControlClient: Sendable {
                 throw .incomplete(endpoint: endpoint, reason: "no answer within \(timeout.nanoseconds / 1_000_000_000) s")
             }
             if let error = error as? ControlClientError { throw error }
+            if error is HTTPParserError { throw .unexpected("\(endpoint) does not answer HTTP (\(error))") }
+            if let error = error as? IOError {
+                throw .incomplete(endpoint: endpoint, reason: String(cString: strerror(error.errnoCode)).lowercased())
+            }
             throw .incomplete(endpoint: endpoint, reason: "\(error)")
         }
     }

@@ -159,6 +159,22 @@ struct CtlTests {
         #expect(fromEnvironment.standardError.contains("at http://127.0.0.1:\(port.port): connection refused"), "\(fromEnvironment.output)")
     }
 
+    @Test("pointed at something that is not the API (cynic's own misbehaving services): one line, exit status 1", arguments: [
+        ("random", "does not answer HTTP"),
+        // A close, or a reset when the request reached the closed socket.
+        ("accept-close", "no complete answer from http://127.0.0.1:"),
+        ("http-json", "an answer cynic's control API would not send: expected a list at the top"),
+    ])
+    func notTheAPI(behaviour: String, message: String) throws {
+        let service = try CynicProcess(["serve", behaviour, "--port", "0"])
+        let port = try #require(try service.waitForServices(1)[behaviour])
+        let result = try runProgram(Paths.cynic, ["ctl", "--api", "127.0.0.1:\(port)", "services"])
+        #expect(result.status == 1)
+        #expect(result.standardError.hasPrefix("cynic ctl: ") && result.standardError.contains(message), "\(result.output)")
+        #expect(result.standardError.split(separator: "\n").count == 1, "\(result.standardError)")
+        #expect(result.standardOutput.isEmpty)
+    }
+
     @Test("plugins lists behaviours and shapers with their files; rescan answers the same")
     func plugins() throws {
         let session = try Session()

@@ -101,7 +101,13 @@ struct CtlTextTests {
         let page = ControlResponse(status: 502, body: Array("<html>bad gateway</html>\n<p>nginx</p>".utf8))
         #expect(describe { try page.requireSuccess() } == "HTTP 502 Bad Gateway: <html>bad gateway</html>")
         #expect(describe { _ = try ControlAPI.decode(ControlAPI.Service.self, from: Array(#"{"name": "x"}"#.utf8)) }
-            == "an answer that is not a Service as the API sends it: no 'behaviour' at the top")
+            == "an answer cynic's control API would not send: no 'behaviour' at the top")
+        #expect(describe { _ = try ControlAPI.decode([ControlAPI.Service].self, from: Array(#"{"message": "hi"}"#.utf8)) }
+            == "an answer cynic's control API would not send: expected a list at the top")
+        #expect(describe { _ = try ControlAPI.decode(ControlAPI.Service.self, from: Array(#"{"name": "x", "behaviour": 1}"#.utf8)) }
+            == "an answer cynic's control API would not send: expected a string at .behaviour")
+        #expect(describe { _ = try ControlAPI.decode(ControlAPI.Service.self, from: Array("<html>".utf8)) }
+            == "an answer cynic's control API would not send: not JSON")
         #expect(throws: Never.self) { try ControlResponse(status: 204, body: []).requireSuccess() }
     }
 
