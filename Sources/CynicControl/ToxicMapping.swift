@@ -6,8 +6,8 @@ import CynicPlugins
 ///
 /// toxiproxy's `stream` is the shaper's direction under the same names: `downstream` is what the
 /// client receives, `upstream` what it sends toward the server; `toxicity` is the probability.
-/// A type that is not toxiproxy's but names a cynic shaper takes the shaper's own parameters as
-/// its attributes: toxiproxy's clients can use every shaper cynic has.
+/// Every other shaper is the type `cynic.NAME`, its own parameters as attributes: toxiproxy's
+/// clients can use every shaper cynic has, and a shaper reads back as exactly one type.
 struct ToxicType: Sendable {
     struct Attribute: Sendable {
         /// toxiproxy's name.
@@ -55,12 +55,20 @@ struct ToxicType: Sendable {
     }
 
     /// The toxic type a shaper reads back as: the mapping whose shaper and fixed parameters it
-    /// has, or nil for a shaper no toxiproxy type describes.
+    /// has and whose attributes say all its parameters; nil for a shaper no toxiproxy type
+    /// describes (a first-byte latency, a slicer with delay_ms).
     static func of(_ spec: ShaperSpec) -> ToxicType? {
         all.first { type in
             type.shaper == spec.shaper && type.fixed.allSatisfy { spec.parameters[$0.key]?.text == $0.value }
+                && spec.parameters.keys.allSatisfy { key in type.fixed[key] != nil || type.attributes.contains { $0.parameter == key } }
+                && type.attributes.allSatisfy { attribute in
+                    spec.parameters[attribute.parameter].map { UInt64($0.text).map { $0 % attribute.scale == 0 } ?? false } ?? true
+                }
         }
     }
+
+    /// The type of a shaper no toxiproxy type describes.
+    static let ownPrefix = "cynic."
 
     /// The attributes of a shaper of this type, in toxiproxy's units.
     func attributes(of spec: ShaperSpec) -> [String: UInt64] {
@@ -118,7 +126,7 @@ struct ToxicJSON: Encodable {
             self.type = type.type
             attributes = type.attributes(of: spec).mapValues { .integer($0) }
         } else {
-            type = spec.shaper
+            type = ToxicType.ownPrefix + spec.shaper
             attributes = spec.parameters.mapValues { AttributeValue(parameterText: $0.text) }
         }
     }

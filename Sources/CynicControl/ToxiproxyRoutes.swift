@@ -201,8 +201,9 @@ struct ToxiproxyRoutes: Sendable {
             return mapped.shaper(name: name, stream: stream, toxicity: toxicity, attributes: values)
         }
         let shapers = await server.pluginListing().plugins.filter { $0.plugin.isShaper }.map(\.plugin.name)
-        guard shapers.contains(type) else {
-            let known = ToxicType.all.map(\.type) + shapers.filter { shaper in !ToxicType.all.contains { $0.shaper == shaper } }
+        let shaper = type.hasPrefix(ToxicType.ownPrefix) ? String(type.dropFirst(ToxicType.ownPrefix.count)) : ""
+        guard shapers.contains(shaper) else {
+            let known = ToxicType.all.map(\.type) + shapers.map { ToxicType.ownPrefix + $0 }
             throw APIError.badRequest("invalid toxic type: '\(type)' (known: \(known.joined(separator: ", ")))", field: "type")
         }
         var parameters = existing?.parameters ?? [:]
@@ -217,7 +218,7 @@ struct ToxiproxyRoutes: Sendable {
             }
             parameters[key] = ParameterInput(text, origin: "attributes.\(key)")
         }
-        return ShaperSpec(shaper: type, name: name, probability: toxicity, direction: stream, parameters: parameters)
+        return ShaperSpec(shaper: shaper, name: name, probability: toxicity, direction: stream, parameters: parameters)
     }
 
     static func toxic(_ name: String, of spec: ServiceSpec) throws(APIError) -> ShaperSpec {

@@ -109,6 +109,27 @@ struct ControlAPIServiceTests {
         #expect(client.receive(timeout: 10) == .failed(errno: ECONNRESET))
     }
 
+    @Test("reset with a configuration file: the file as it is now, read again")
+    func resetRereadsTheFile() throws {
+        let folder = TemporaryFolder()
+        let (first, second) = (freePort(), freePort())
+        let file = try folder.write("cynic.yaml", "services:\n  a:\n    behaviour: reset\n    port: \(first)\n")
+        let api = try CynicWithAPI(["-c", file, "--no-log-sink"], command: [])
+        #expect(try api.call("GET", "/services").array.map { $0["name"] as? String } == ["a"])
+        _ = try api.call("DELETE", "/services/a")
+        try folder.write("cynic.yaml", "services:\n  b:\n    behaviour: noresponse\n    port: \(second)\n")
+        let reset = try api.call("POST", "/configuration/reset")
+        #expect(reset.array.map { $0["name"] as? String } == ["b"], "\(reset)")
+        #expect(CynicWithAPI.port(of: reset.array.first ?? [:]) == second)
+        _ = try SocketClient(port: second)
+        #expect(throws: SocketClient.ConnectFailed.self) { try SocketClient(port: first) }
+        // A file that no longer reads is refused whole, named, and nothing changes.
+        try folder.write("cynic.yaml", "services: [")
+        let broken = try api.call("POST", "/configuration/reset")
+        #expect(broken.status == 400 && (broken.object["error"] as? String ?? "").contains("cynic.yaml"), "\(broken)")
+        #expect(try api.call("GET", "/services").array.map { $0["name"] as? String } == ["b"])
+    }
+
     @Test("bad requests: a 4xx whose JSON names the field, and cynic serves on")
     func badRequests() throws {
         let api = try CynicWithAPI()

@@ -8,8 +8,9 @@ public final class CynicWithAPI: @unchecked Sendable {
     /// "http://127.0.0.1:PORT".
     public let url: String
 
-    public init(_ extraArguments: [String] = [], environment: [String: String] = [:]) throws {
-        cynic = try CynicProcess(["serve", "--api", "127.0.0.1:0"] + extraArguments, environment: environment)
+    /// `arguments` start cynic (`serve` by default); `--api 127.0.0.1:0` is added.
+    public init(_ extraArguments: [String] = [], command: [String] = ["serve"], environment: [String: String] = [:]) throws {
+        cynic = try CynicProcess(command + ["--api", "127.0.0.1:0"] + extraArguments, environment: environment)
         try cynic.waitFor("control API listening on http://")
         let line = cynic.standardOutput.split(separator: "\n").first { $0.hasPrefix("control API listening on ") }!
         url = String(line.dropFirst("control API listening on ".count))
