@@ -66,7 +66,7 @@ public struct ControlClient: Sendable {
     /// Sends `GET path` and calls `onLine` with each line of the answer as it comes (NDJSON:
     /// one record a line), until the API ends it. An error status is thrown as `request`'s.
     public func streamLines(_ path: String,
-                            _ onLine: @escaping (ArraySlice<UInt8>) async throws -> Void) async throws(ControlClientError) {
+                            _ onLine: (ArraySlice<UInt8>) async throws -> Void) async throws(ControlClientError) {
         try await exchange(.GET, path, body: nil, timeout: nil) { head, parts in
             guard head.status.code < 300 else {
                 _ = try await collect(head, &parts).requireSuccess()
