@@ -15,10 +15,10 @@ struct CtlEventsCommand: AsyncParsableCommand {
 
     @OptionGroup var api: CtlOptions
 
-    @Option(help: "Only the connections of this service.")
+    @Option(help: ArgumentHelp("Only the connections of this service.", valueName: "NAME"))
     var service: String?
 
-    @Option(help: "At most this many records, the last ones (the API's default 100, at most 10000).")
+    @Option(help: ArgumentHelp("At most this many records, the last ones (the API's default 100, at most 10000).", valueName: "N"))
     var limit: Int?
 
     @Option(help: ArgumentHelp("Only the records after this id (`last_id` of a previous --json answer).", valueName: "ID"))

@@ -65,7 +65,7 @@ struct CtlCreateCommand: AsyncParsableCommand {
             transform: parseShaper)
     var shapers: [ShaperSpec] = []
 
-    @Option(help: "Seed for the draws that decide which shapers apply (reproducible runs).")
+    @Option(help: ArgumentHelp("Seed for the draws that decide which shapers apply (reproducible runs).", valueName: "N"))
     var seed: UInt64?
 
     @Flag(help: "Create it without listening (enable it later with `cynic ctl enable NAME`).")
@@ -112,7 +112,7 @@ struct CtlSetCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("A new address: HOST:PORT, [IPv6]:PORT, :PORT or unix:/path.", valueName: "ADDR"))
     var listen: String?
 
-    @Option(help: "A new seed for the draws that decide which shapers apply.")
+    @Option(help: ArgumentHelp("A new seed for the draws that decide which shapers apply.", valueName: "N"))
     var seed: UInt64?
 
     func validate() throws {
