@@ -47,13 +47,17 @@ struct APIError: Error, Sendable {
 /// JSON answers, encoded one way everywhere: keys sorted, so the same state gives the same bytes.
 enum JSONResponse {
     static func make(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+        var body = ByteBuffer(bytes: encode(value))
+        body.writeString("\n")
+        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: body))
+    }
+
+    /// One value as JSON, on one line.
+    static func encode(_ value: some Encodable) -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         // Every value the API encodes is plain data: encoding cannot fail.
-        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
-        var body = ByteBuffer(bytes: data)
-        body.writeString("\n")
-        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: body))
+        return (try? encoder.encode(value)) ?? Data("{}".utf8)
     }
 
     static func noContent() -> Response {

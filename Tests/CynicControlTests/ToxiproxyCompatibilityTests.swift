@@ -8,6 +8,9 @@ import Testing
 
 private let toxiproxyPythonInstalled = (try? runPython("import toxiproxy"))?.status == 0
 private let inCI = ProcessInfo.processInfo.environment["CI"] == "true"
+/// toxiproxy's own command-line client (Go), built by hand from toxiproxy's source: nothing of
+/// it is in this repository, so the test runs where `TOXIPROXY_CLI` names one.
+private let toxiproxyCLI = ProcessInfo.processInfo.environment["TOXIPROXY_CLI"]
 
 @Suite("toxiproxy's API, driven by toxiproxy's clients")
 struct ToxiproxyCompatibilityTests {
@@ -131,6 +134,32 @@ struct ToxiproxyCompatibilityTests {
         // The proxy is a cynic service too.
         let service = try api.call("GET", "/services/redis")
         #expect(service.object["behaviour"] as? String == "proxy", "\(service)")
+    }
+
+    @Test("toxiproxy-cli, the README's session: create, list, toxic add/update/remove, toggle, delete",
+          .enabled(if: toxiproxyCLI != nil))
+    func toxiproxyCommandLine() throws {
+        let cli = try #require(toxiproxyCLI)
+        let upstream = try UpstreamServer.tcp("echo")
+        let api = try CynicWithAPI()
+        let host = String(api.url.dropFirst("http://".count))
+        let listen = freePort()
+        func run(_ arguments: String...) throws -> String {
+            let result = try runProgram(cli, ["-h", host] + arguments)
+            #expect(result.status == 0, "toxiproxy-cli \(arguments): \(result.output)")
+            return result.output
+        }
+        #expect(try run("create", "-l", "127.0.0.1:\(listen)", "-u", upstream.address, "echo").contains("Created new proxy echo"))
+        #expect(try run("list").contains("127.0.0.1:\(listen)"))
+        #expect(try run("toxic", "add", "-t", "latency", "-a", "latency=1000", "echo").contains("latency_downstream"))
+        #expect(try roundTrip(listen) >= 0.9)
+        #expect(try run("inspect", "echo").contains("latency=1000"))
+        #expect(try run("toxic", "update", "-n", "latency_downstream", "-a", "latency=20", "echo").contains("Updated"))
+        #expect(try run("toxic", "remove", "-n", "latency_downstream", "echo").contains("Removed"))
+        #expect(try roundTrip(listen) < 0.9)
+        #expect(try run("toggle", "echo").contains("disabled"))
+        #expect(throws: SocketClient.ConnectFailed.self) { try SocketClient(port: listen) }
+        #expect(try run("delete", "echo").contains("Deleted"))
     }
 
     @Test("toxics added and removed while 50 clients stream through the proxy: every API call answers within a second")
