@@ -90,6 +90,14 @@ let package = Package(
                                .product(name: "Logging", package: "swift-log")],
                 resources: [.embedInCode("openapi.yaml")],
                 swiftSettings: strictSwift),
+        // The control API's client, for `cynic ctl`: HTTP/1.1 with NIO's codec, the API's JSON as types.
+        .target(name: "CynicControlClient",
+                dependencies: ["CynicConfig",
+                               .product(name: "NIOCore", package: "swift-nio"),
+                               .product(name: "NIOPosix", package: "swift-nio"),
+                               .product(name: "NIOHTTP1", package: "swift-nio"),
+                               .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
+                swiftSettings: strictSwift),
         .target(name: "CynicConfig",
                 dependencies: ["CynicPlugins", .product(name: "Yams", package: "Yams")],
                 swiftSettings: strictSwift),
@@ -100,7 +108,7 @@ let package = Package(
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strictSwift),
         .executableTarget(name: "cynic",
-                          dependencies: ["CynicPlugins", "CynicRuntime", "CynicConfig", "CynicLogSink", "CynicControl",
+                          dependencies: ["CynicPlugins", "CynicRuntime", "CynicConfig", "CynicLogSink", "CynicControl", "CynicControlClient",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log"),
                                          .product(name: "NIOCore", package: "swift-nio"),
@@ -129,7 +137,7 @@ let package = Package(
         .testTarget(name: "CynicControlTests",
                     dependencies: ["CynicControl", "CynicRuntime", "CynicConfig", "CynicPlugins", "CynicTestSupport"]),
         .testTarget(name: "CynicCLITests",
-                    dependencies: ["CynicPlugins", "CynicRuntime", "CynicTestSupport"]),
+                    dependencies: ["CynicPlugins", "CynicRuntime", "CynicControlClient", "CynicTestSupport"]),
         // The test support itself: the real servers tests start (Redis, PostgreSQL, http.server).
         .testTarget(name: "CynicTestSupportTests", dependencies: ["CynicTestSupport"]),
     ] + shippedPlugins.map { plugin in
