@@ -121,7 +121,10 @@ enum ServiceInput {
         var shapers: [ShaperSpec] = []
         for (index, item) in items.enumerated() {
             let shaper = try shaper(item, path: "\(fields.path)shapers[\(index)].")
-            if shapers.contains(where: { $0.name == shaper.name }) {
+            // Unnamed repeats are named as the command line names them (latency-2, by
+            // ServiceSpec); a name given twice is a mistake.
+            let named = (try? JSONFields(item).name("name")) != nil
+            if named, shapers.contains(where: { $0.name == shaper.name }) {
                 throw APIError(.conflict, "shapers[\(index)].name: '\(shaper.name)' is given twice; name one of them", field: "shapers[\(index)].name")
             }
             shapers.append(shaper)

@@ -31,7 +31,8 @@ struct ServiceRoutes: Sendable {
         routes.add(.post, "/services/:name/shapers") { request in
             let (shaper, named) = try Self.newShaper(try request.json())
             let service = request.parameter("name")
-            let changed = try await run { () throws(ControlError) in
+            let index = try await status(service).spec.shapers.count
+            let changed = try await run(asField: "shapers[\(index)].") { () throws(ControlError) in
                 try await server.changeService(service) { spec throws(ControlError) in
                     var added = shaper
                     if named {
@@ -57,7 +58,8 @@ struct ServiceRoutes: Sendable {
             let probability = try fields.probability("probability")
             let parameters = try Self.parameterChanges(fields.object("parameters"))
             let (service, name) = (request.parameter("name"), request.parameter("shaper"))
-            let changed = try await run { () throws(ControlError) in
+            let index = try await status(service).spec.shapers.firstIndex { $0.name == name } ?? 0
+            let changed = try await run(asField: "shapers[\(index)].") { () throws(ControlError) in
                 try await server.changeService(service) { spec throws(ControlError) in
                     guard let index = spec.shapers.firstIndex(where: { $0.name == name }) else {
                         throw Self.shaperNotFound(name, in: service)
@@ -120,12 +122,18 @@ struct ServiceRoutes: Sendable {
         }
     }
 
-    /// A control call, its refusal said as the API says it.
-    private func run<T: Sendable>(_ body: () async throws(ControlError) -> T) async throws(APIError) -> T {
+    /// A control call, its refusal said as the API says it. `asField`: the prefix of the service
+    /// spec's field names that is the request body itself (a shaper's request names its own
+    /// `shaper`, not `shapers[2].shaper`).
+    private func run<T: Sendable>(asField prefix: String? = nil, _ body: () async throws(ControlError) -> T) async throws(APIError) -> T {
         do {
             return try await body()
         } catch {
-            throw APIError(error)
+            var refusal = APIError(error)
+            if let prefix, let field = refusal.field, field.hasPrefix(prefix) {
+                refusal = APIError(refusal.status, refusal.message, field: String(field.dropFirst(prefix.count)))
+            }
+            throw refusal
         }
     }
 

@@ -265,8 +265,10 @@ public struct ControlError: Error, Sendable, CustomStringConvertible {
         self.field = field
     }
 
+    /// An API request's error says what is wrong in the request's own terms: the field, not the
+    /// origin a file's error starts with.
     init(_ error: ServiceError) {
-        self.init(error.addressInUse ? .conflict : .invalid, error.message, field: error.field)
+        self.init(error.addressInUse ? .conflict : .invalid, "service '\(error.service)': \(error.reason)", field: error.field)
     }
 
     static func serviceNotFound(_ name: String) -> ControlError {

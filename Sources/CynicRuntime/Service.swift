@@ -422,8 +422,12 @@ public struct ServiceError: Error, Sendable, CustomStringConvertible {
     /// The listener could not bind because the address is taken.
     public let addressInUse: Bool
 
+    /// The service's name.
+    public let service: String
+
     init(_ spec: ServiceSpec, _ reason: String, origin: String? = nil, field: String? = nil, addressInUse: Bool = false) {
         message = "\(origin ?? spec.origin): service '\(spec.name)': \(reason)"
+        service = spec.name
         self.reason = reason
         self.field = field
         self.addressInUse = addressInUse

@@ -72,6 +72,11 @@ struct ControlAPIServiceTests {
         #expect(second.object["name"] as? String == "latency-2", "\(second)")
         let clash = try api.call("POST", "/services/r/shapers", #"{"shaper": "latency", "name": "latency"}"#)
         #expect(clash.status == 409, "\(clash)")
+        let unknown = try api.call("POST", "/services/r/shapers", #"{"shaper": "lag"}"#)
+        #expect(unknown.status == 400 && unknown.object["field"] as? String == "shaper", "the request's own field: \(unknown)")
+        #expect((unknown.object["error"] as? String ?? "").hasPrefix("service 'r': unknown shaper 'lag'"), "\(unknown)")
+        let twice = try api.call("POST", "/services", #"{"name": "t", "behaviour": "reset", "shapers": [{"shaper": "latency"}, {"shaper": "latency"}]}"#)
+        #expect((twice.object["shapers"] as? [[String: Any]])?.map { $0["name"] as? String } == ["latency", "latency-2"], "\(twice)")
     }
 
     @Test("enabled false: connection refused, the open connection goes on; enabled true: the same port again")
