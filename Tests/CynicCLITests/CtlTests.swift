@@ -12,11 +12,9 @@ struct CtlTests {
         let url: String
 
         init(_ arguments: [String] = []) throws {
-            cynic = try CynicProcess(["serve", "--api", "127.0.0.1:0"] + arguments)
-            let marker = "control API listening on "
-            try cynic.waitFor(marker)
-            let line = cynic.standardOutput.split(separator: "\n").first { $0.hasPrefix(marker) }
-            url = String(line?.dropFirst(marker.count) ?? "")
+            let api = try CynicWithAPI(arguments)
+            cynic = api.cynic
+            url = api.url
         }
 
         /// `cynic ctl --api URL arguments...`.

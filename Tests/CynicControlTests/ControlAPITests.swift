@@ -186,9 +186,13 @@ struct ControlAPIServiceTests {
     }
 }
 
-/// Seconds from sending a line through `port` to its echo.
+/// Seconds from sending a line through `port`, on a new connection, to its echo.
 func roundTrip(_ port: Int) throws -> Double {
-    let client = try SocketClient(port: port)
+    try echo(SocketClient(port: port))
+}
+
+/// Seconds for one line to come back on an open connection.
+func echo(_ client: SocketClient) throws -> Double {
     let clock = ContinuousClock()
     let start = clock.now
     _ = client.send("ping\n")

@@ -20,27 +20,6 @@ private let installedSchemathesis: String? = {
     return result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
 }()
 
-/// `cynic serve --api 127.0.0.1:0`, and the API's base URL.
-private struct ControlAPIProcess {
-    let cynic: CynicProcess
-    let url: String
-
-    init(_ arguments: [String] = []) throws {
-        cynic = try CynicProcess(["serve", "--api", "127.0.0.1:0"] + arguments)
-        let prefix = "control API listening on "
-        try cynic.waitFor(prefix)
-        // The whole line: the port may still be on its way.
-        let deadline = Date().addingTimeInterval(10)
-        while Self.line(prefix, in: cynic.standardOutput) == nil, Date() < deadline { usleep(10_000) }
-        let line = try #require(Self.line(prefix, in: cynic.standardOutput), "no whole line: \(cynic.standardOutput)")
-        url = String(line.dropFirst(prefix.count))
-    }
-
-    private static func line(_ prefix: String, in output: String) -> Substring? {
-        output.split(separator: "\n", omittingEmptySubsequences: false).dropLast().first { $0.hasPrefix(prefix) }
-    }
-}
-
 private struct RequestFailed: Error, CustomStringConvertible {
     let description: String
 }
@@ -143,7 +122,7 @@ private let configuration = """
 struct OpenAPITests {
     @Test("GET /openapi.yaml serves the committed file byte for byte", .enabled(if: programExists("python3")))
     func servesDocument() throws {
-        let api = try ControlAPIProcess()
+        let api = try CynicWithAPI()
         defer { api.cynic.stop() }
         let served = try request("GET", api.url + "/openapi.yaml")
         #expect(served.status == 200)
@@ -177,7 +156,7 @@ struct OpenAPITests {
         let folder = TemporaryFolder("cynic-openapi")
         try folder.write("cynic_hooks.py", hooks)
         let configurationFile = try folder.write("schemathesis.toml", configuration)
-        let api = try ControlAPIProcess(cynic)
+        let api = try CynicWithAPI(cynic)
         defer { api.cynic.stop() }
 
         let started = Date()
@@ -202,7 +181,7 @@ struct OpenAPITests {
     @Test("a Unix socket path with a NUL in it is refused, not bound at the path cut short", .enabled(if: programExists("python3")))
     func unixPathWithNUL() throws {
         let folder = TemporaryFolder("cynic-openapi")
-        let api = try ControlAPIProcess()
+        let api = try CynicWithAPI()
         defer { api.cynic.stop() }
         let answer = try request("POST", api.url + "/services",
                                  body: #"{"name": "u", "behaviour": "empty", "listen": "unix:\#(folder.path)/s\u0000t"}"#)
@@ -213,7 +192,7 @@ struct OpenAPITests {
     @Test("a name's 128 characters are counted as the document's maxLength counts them: Unicode scalars",
           .enabled(if: programExists("python3")))
     func nameLength() throws {
-        let api = try ControlAPIProcess()
+        let api = try CynicWithAPI()
         defer { api.cynic.stop() }
         // 129 scalars, 128 characters: "e" and a combining acute accent are one.
         let long = try request("POST", api.url + "/services",

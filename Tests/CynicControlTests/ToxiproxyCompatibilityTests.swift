@@ -108,16 +108,6 @@ struct ToxiproxyCompatibilityTests {
         #expect(try roundTrip(CynicWithAPI.port(of: created.object)) >= 0.9)
     }
 
-    /// Seconds for one line to come back on an open connection.
-    private func echo(_ client: SocketClient) throws -> Double {
-        let clock = ContinuousClock()
-        let start = clock.now
-        _ = client.send("ping\n")
-        guard case .bytes = client.receive(timeout: 15) else { throw RoundTripFailed() }
-        let elapsed = clock.now - start
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    }
-
     @Test("the README's toxiproxy session, as HTTP calls, in front of a real Redis", .enabled(if: RedisServer.isInstalled || inCI))
     func readmeSessionWithRedis() throws {
         let redis = try RedisServer.start()

@@ -11,9 +11,19 @@ public final class CynicWithAPI: @unchecked Sendable {
     /// `arguments` start cynic (`serve` by default); `--api 127.0.0.1:0` is added.
     public init(_ extraArguments: [String] = [], command: [String] = ["serve"], environment: [String: String] = [:]) throws {
         cynic = try CynicProcess(command + ["--api", "127.0.0.1:0"] + extraArguments, environment: environment)
-        try cynic.waitFor("control API listening on http://")
-        let line = cynic.standardOutput.split(separator: "\n").first { $0.hasPrefix("control API listening on ") }!
-        url = String(line.dropFirst("control API listening on ".count))
+        let prefix = "control API listening on "
+        try cynic.waitFor(prefix)
+        // The whole line: the port may still be on its way.
+        let deadline = Date().addingTimeInterval(10)
+        while Self.line(prefix, in: cynic.standardOutput) == nil, Date() < deadline { usleep(10_000) }
+        guard let line = Self.line(prefix, in: cynic.standardOutput) else {
+            throw CynicProcess.StartFailed(description: "no whole '\(prefix)' line: \(cynic.standardOutput)")
+        }
+        url = String(line.dropFirst(prefix.count))
+    }
+
+    private static func line(_ prefix: String, in output: String) -> Substring? {
+        output.split(separator: "\n", omittingEmptySubsequences: false).dropLast().first { $0.hasPrefix(prefix) }
     }
 
     /// An answer: its status and its body, parsed when it is JSON.

@@ -10,6 +10,7 @@ public final class CynicProcess: @unchecked Sendable {
 
     public struct StartFailed: Error, CustomStringConvertible {
         public let description: String
+        public init(description: String) { self.description = description }
     }
 
     /// Starts `cynic arguments...` (the one built with the tests, unless told otherwise).
