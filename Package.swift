@@ -58,6 +58,7 @@ let package = Package(
         // The control API (CynicControl) and its metrics.
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // The public ABI header, as a C module for the Swift side.
@@ -84,6 +85,7 @@ let package = Package(
         .target(name: "CynicControl",
                 dependencies: ["CynicRuntime", "CynicConfig", "CynicPlugins",
                                .product(name: "Hummingbird", package: "hummingbird"),
+                               .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "Logging", package: "swift-log")],
                 resources: [.embedInCode("openapi.yaml")],

@@ -10,7 +10,8 @@ extension Configuration {
             "# Each entry under `services` is one listener: a behaviour, an address, parameters.",
             "# Several services may share a behaviour with different parameters.",
             "# `shapers:` lists faults applied to a service's connections, in order; each entry is",
-            "# `shaper: NAME`, `probability` (0 to 1, default 1: the share of connections it applies to),",
+            "# `shaper: NAME`, `name` (how the control API calls it; default: the shaper's),",
+            "# `probability` (0 to 1, default 1: the share of connections it applies to),",
             "# `direction` (downstream, the default: what the service sends to its client; upstream:",
             "# what it sends on the upstream connections it opens) and `params`.",
         ]

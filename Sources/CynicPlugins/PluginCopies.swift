@@ -66,11 +66,17 @@ public final class PluginCopies: Sendable {
         }
     }
 
+    /// The version a load of these bytes gets (`Plugin.version`): a rescan compares it with the
+    /// loaded one before loading again.
+    public static func version(of file: PluginFile) -> String {
+        hexadecimal(fnv1a(file.bytes))
+    }
+
     /// Copies `file`'s bytes into the folder, unless a copy of this content is there already;
     /// returns the copy's path and the content's version.
     public func copy(of file: PluginFile) throws(PluginCopyError) -> (path: String, version: String) {
         let bytes = file.bytes
-        let version = Self.hexadecimal(Self.fnv1a(bytes))
+        let version = Self.version(of: file)
         let name = file.path.lastIndex(of: "/").map { String(file.path[file.path.index(after: $0)...]) } ?? file.path
         let path = "\(directory)/\(version)-\(name)"
         let file = file.path

@@ -33,6 +33,9 @@ struct PluginRegistry {
         behaviourOfFile[file].flatMap { current[$0] }
     }
 
+    /// Every file the registry knows of: those providing a behaviour and those refused.
+    var knownFiles: Set<String> { Set(behaviourOfFile.keys).union(refusals.keys) }
+
     /// Refusals, by file name, for listings.
     var sortedRefusals: [PluginRefusal] { refusals.values.sorted { $0.file < $1.file } }
 

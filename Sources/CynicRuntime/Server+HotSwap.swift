@@ -78,7 +78,8 @@ extension Server {
             logger.info("loaded \(plugin.name) version \(plugin.versionLabel) (\(file))")
         }
         for (service, setup) in setups {
-            if service.isListening {
+            if service.isListening || disabled[service.spec.name] != nil {
+                // A disabled service takes the new generation when it is enabled again.
                 service.swap(to: setup)
             } else {
                 do {

@@ -30,25 +30,47 @@ extension Server {
             logger.info("no configuration file to reload")
             return
         }
-        let configuration: Configuration
-        var setups: [String: ServiceSetup] = [:]
-        do {
-            configuration = try Configuration.read(file: path)
-            for spec in configuration.services where !(services[spec.name]?.spec.sameService(as: spec) ?? false) {
-                setups[spec.name] = try Service.makeSetup(spec, plugins: registry.current)
+        await serializedChange {
+            let configuration: Configuration
+            do {
+                configuration = try Configuration.read(file: path)
+            } catch {
+                logger.error("configuration reload refused, nothing changed: \(error)")
+                return
             }
-        } catch {
-            logger.error("configuration reload refused, nothing changed: \(error)")
-            return
+            do {
+                let failures = try await apply(configuration.services)
+                if failures.isEmpty {
+                    logger.info("configuration reloaded from \(path)")
+                } else {
+                    logger.error("configuration reloaded from \(path), except: \(failures.joined(separator: "; "))")
+                }
+            } catch {
+                logger.error("configuration reload refused, nothing changed: \(error)")
+            }
+        }
+    }
+
+    /// Makes the running services `specs`, in their order, as a reload does (see
+    /// `reloadConfiguration`): every spec checked and every new listener bound before anything
+    /// changes, so an error changes nothing. Returns what failed after the commit: a listener
+    /// that had to be made anew and could not (see `Service.rebind`).
+    func apply(_ specs: [ServiceSpec]) async throws(ServiceError) -> [String] {
+        var setups: [String: ServiceSetup] = [:]
+        for spec in specs where !(services[spec.name]?.spec.sameService(as: spec) ?? false) {
+            setups[spec.name] = try Service.makeSetup(spec, plugins: registry.current)
         }
         let plan = ReloadPlan(
-            running: runningServices.map { ReloadPlan.Running(spec: $0.spec, listen: $0.listenSettings) },
-            wanted: configuration.services.map { spec in
+            running: runningServices.map { service in
+                // A disabled service keeps its address and settings for when it is enabled again.
+                ReloadPlan.Running(spec: service.spec, listen: service.listenSettings ?? disabled[service.spec.name] ?? nil)
+            },
+            wanted: specs.map { spec in
                 ReloadPlan.Wanted(spec: spec, listen: setups[spec.name].map { ListenSettings($0.behaviour.listen) } ?? ListenSettings())
             })
         // Bound, not yet accepting: the old services serve on until every one of these is bound.
         // The actor is re-entered at these awaits: a plugin swapped meanwhile is not in `setups`,
-        // so a service this reload changes starts on the generation current when it began.
+        // so a service this change touches starts on the generation current when it began.
         var bound: [String: Service] = [:]
         for case .listen(let spec) in plan.steps {
             do {
@@ -56,15 +78,23 @@ extension Server {
                                                                           queuedBytes: queuedBytes)
             } catch {
                 for service in bound.values { await service.stop() }
-                logger.error("configuration reload refused, nothing changed: \(error)")
-                return
+                throw error
             }
         }
-        await commit(plan, setups: setups, bound: bound, path: path)
+        let failures = await commit(plan, setups: setups, bound: bound)
+        // A disabled service that a change handed a new spec stays disabled.
+        for name in Array(disabled.keys) {
+            guard let service = services[name] else {
+                disabled[name] = nil
+                continue
+            }
+            if service.isListening { await service.suspend() }
+        }
+        return failures
     }
 
     /// Performs a checked plan whose new listeners are all bound.
-    private func commit(_ plan: ReloadPlan, setups: [String: ServiceSetup], bound: [String: Service], path: String) async {
+    private func commit(_ plan: ReloadPlan, setups: [String: ServiceSetup], bound: [String: Service]) async -> [String] {
         var next = ServiceList()
         for name in plan.removed {
             await services[name]?.stop()
@@ -105,10 +135,6 @@ extension Server {
                 failures.append("\(error)")
             }
         }
-        if failures.isEmpty {
-            logger.info("configuration reloaded from \(path)")
-        } else {
-            logger.error("configuration reloaded from \(path), except: \(failures.joined(separator: "; "))")
-        }
+        return failures
     }
 }

@@ -37,6 +37,12 @@ public actor Server {
     /// Every plugin found, current and retired, and every file refused.
     var registry = PluginRegistry()
     var services = ServiceList()
+    /// Services turned off through the control API, with how each listened: it listens again so.
+    var disabled: [String: ListenSettings?] = [:]
+    /// Changes to the services (a reload, each control API call) run one at a time: the actor
+    /// is re-entered at every await, and two changes interleaved could bind one name twice.
+    private var changeInProgress = false
+    private var changesWaiting: [CheckedContinuation<Void, Never>] = []
     private var logSink: Configuration.LogSinkSetting = .defaultPath
     private var watcher: FolderWatcher?
 
@@ -131,6 +137,23 @@ public actor Server {
         if let warning = service.boundAddress.beyondLoopbackWarning(for: "service '\(service.spec.name)'") {
             logger.warning("\(warning)")
         }
+    }
+
+    /// Runs `change` once no other change is under way, in the order they came.
+    func serializedChange<T: Sendable>(_ change: () async -> T) async -> T {
+        if changeInProgress {
+            await withCheckedContinuation { changesWaiting.append($0) }
+        }
+        changeInProgress = true
+        defer {
+            if changesWaiting.isEmpty {
+                changeInProgress = false
+            } else {
+                // Handed over directly: nobody can slip in between.
+                changesWaiting.removeFirst().resume()
+            }
+        }
+        return await change()
     }
 
     // MARK: Status

@@ -115,17 +115,19 @@ public final class Service: Sendable {
         guard let plugin = plugins[spec.behaviour], !plugin.isShaper else {
             let what = plugins[spec.behaviour] != nil ? "'\(spec.behaviour)' is a shaper, not a behaviour"
                                                       : "unknown behaviour '\(spec.behaviour)'"
-            throw ServiceError(spec, "\(what) (available: \(list(behaviours)))")
+            throw ServiceError(spec, "\(what) (available: \(list(behaviours)))", field: "behaviour")
         }
-        let behaviour = try instance(of: plugin, parameters: spec.parameters, spec: spec)
+        let behaviour = try instance(of: plugin, parameters: spec.parameters, spec: spec, field: "parameters")
         var shapers: [ServiceSetup.Shaper] = []
-        for shaper in spec.shapers {
+        for (index, shaper) in spec.shapers.enumerated() {
             guard let shaperPlugin = plugins[shaper.shaper], shaperPlugin.isShaper else {
                 let known = plugins.values.filter(\.isShaper).map(\.name).sorted()
-                throw ServiceError(spec, "unknown shaper '\(shaper.shaper)' (available: \(list(known)))")
+                throw ServiceError(spec, "unknown shaper '\(shaper.shaper)' (available: \(list(known)))",
+                                   field: "shapers[\(index)].shaper")
             }
             shapers.append(.init(name: shaper.name,
-                                 instance: try instance(of: shaperPlugin, parameters: shaper.parameters, spec: spec),
+                                 instance: try instance(of: shaperPlugin, parameters: shaper.parameters, spec: spec,
+                                                        field: "shapers[\(index)].parameters"),
                                  probability: shaper.probability, direction: shaper.direction))
         }
         return ServiceSetup(behaviour: behaviour, shapers: shapers)
@@ -136,8 +138,10 @@ public final class Service: Sendable {
         names.isEmpty ? "none" : names.joined(separator: ", ")
     }
 
+    /// `field` names the parameters in errors when the input that failed does not say where it
+    /// came from (a configure that refuses the values as a whole).
     private static func instance(of plugin: Plugin, parameters: [String: ParameterInput],
-                                 spec: ServiceSpec) throws(ServiceError) -> BehaviourInstance {
+                                 spec: ServiceSpec, field: String) throws(ServiceError) -> BehaviourInstance {
         do {
             let values = try plugin.parameters.resolve(parameters, behaviour: plugin.name)
             // The plugin's create and configure run here, on the control thread: watched too.
@@ -147,7 +151,7 @@ public final class Service: Sendable {
             defer { slot.leave() }
             return try BehaviourInstance(plugin: plugin, values: values, host: PluginHostTables.shared.table(for: plugin))
         } catch {
-            throw ServiceError(spec, error.message, origin: error.origin)
+            throw ServiceError(spec, error.message, origin: error.origin, field: error.origin ?? field)
         }
     }
 
@@ -235,9 +239,10 @@ public final class Service: Sendable {
             do {
                 try await listen(with: oldSetup, accepting: true)
             } catch let again {
-                throw ServiceError(spec, "\(error.reason); nor could it listen again as before: \(again.reason); not listening")
+                throw ServiceError(spec, "\(error.reason); nor could it listen again as before: \(again.reason); not listening",
+                                   field: "listen", addressInUse: error.addressInUse)
             }
-            throw ServiceError(spec, "\(error.reason); it listens as before")
+            throw ServiceError(spec, "\(error.reason); it listens as before", field: "listen", addressInUse: error.addressInUse)
         }
     }
 
@@ -294,7 +299,8 @@ public final class Service: Sendable {
             channel = try await bind(address, listen: settings, accepting: accepting)
         } catch {
             state.withLock { $0.setup = nil }
-            throw ServiceError(spec, "cannot listen on \(address): \(Self.describe(error))")
+            throw ServiceError(spec, "cannot listen on \(address): \(Self.describe(error))", field: "listen",
+                               addressInUse: (error as? IOError)?.errnoCode == EADDRINUSE)
         }
         state.withLock { state in
             state.listener = channel
@@ -369,10 +375,17 @@ public struct ServiceError: Error, Sendable, CustomStringConvertible {
     public let message: String
     /// What is wrong, without the origin and the service's name.
     public let reason: String
+    /// What part of the spec is wrong, as the control API names it ("behaviour", "listen",
+    /// "shapers[1].shaper"; a parameter's origin when the input says where it came from).
+    public let field: String?
+    /// The listener could not bind because the address is taken.
+    public let addressInUse: Bool
 
-    init(_ spec: ServiceSpec, _ reason: String, origin: String? = nil) {
+    init(_ spec: ServiceSpec, _ reason: String, origin: String? = nil, field: String? = nil, addressInUse: Bool = false) {
         message = "\(origin ?? spec.origin): service '\(spec.name)': \(reason)"
         self.reason = reason
+        self.field = field
+        self.addressInUse = addressInUse
     }
 
     public var description: String { message }

@@ -17,6 +17,7 @@ struct RunCommand: AsyncParsableCommand {
     var dumpConfig = false
 
     @OptionGroup var sink: LogSinkOptions
+    @OptionGroup var api: APIOptions
     @OptionGroup var plugins: PluginOptions
     @OptionGroup var shutdown: ShutdownOptions
     @OptionGroup var sendQueue: SendQueueOptions
@@ -29,7 +30,7 @@ struct RunCommand: AsyncParsableCommand {
             let source: Server.ServiceSource = configFile.map { .file($0) } ?? .pluginDefaults
             plugins.trust.warnIfUnsafe(logger)
             try await Runner(directories: plugins.searchPath, shutdown: shutdown, logger: logger, queuedBytes: sendQueue.makeBudget(),
-                             trust: plugins.trust.trust)
+                             trust: plugins.trust.trust, api: try api.settings(defaultAddress: APIOptions.defaultAddress))
                 .run(source, logSink: sink.setting)
             return
         }

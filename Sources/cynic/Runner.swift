@@ -1,5 +1,6 @@
 import ArgumentParser
 import CynicConfig
+import CynicControl
 import CynicLogSink
 import CynicPlugins
 import CynicRuntime
@@ -23,6 +24,8 @@ struct Runner {
     let queuedBytes: QueuedBytesBudget
     /// Whose plugin files are loaded (`--allow-unsafe-plugins`).
     var trust: PluginTrust = .ownerOnly
+    /// The control API to serve, if any.
+    var api: APISettings?
 
     /// How long after the drain bound stopping may still take before cynic exits anyway: closing
     /// what is left takes milliseconds, unless an event loop is wedged in plugin code.
@@ -75,6 +78,17 @@ struct Runner {
             print("service \(service.spec.name): behaviour \(service.spec.behaviour), listening on \(service.boundAddress)")
         }
         let status = await startStatusEndpoint(server: server, group: group)
+        let controlAPI: ControlAPI?
+        do {
+            controlAPI = try await startControlAPI(server: server, group: group)
+        } catch {
+            await server.stop()
+            await status?.stop()
+            try? await sink?.stop()
+            try? await group.shutdownGracefully()
+            try? await control.shutdownGracefully()
+            throw failure("\(error)")
+        }
         for await event in signals.events {
             if event == .reload {
                 await server.reloadConfiguration()
@@ -89,6 +103,7 @@ struct Runner {
         let services = await server.runningServices
         await server.stop()
         await status?.stop()
+        await controlAPI?.stop()
         await drain(services)
         try? await sink?.stop()
         // Closes every channel still open: their plugins hear conn_end.
@@ -108,6 +123,29 @@ struct Runner {
         }
         if open > 0 {
             logger.info("closing \(open) connection(s) still open after \(shutdown.drainSeconds) s")
+        }
+    }
+
+    /// The control API, when asked for. One asked for with --api that cannot listen stops cynic;
+    /// the default one (port 8474, toxiproxy's) only warns: cynic serves without it.
+    private func startControlAPI(server: Server, group: any EventLoopGroup) async throws -> ControlAPI? {
+        guard let api else { return nil }
+        do {
+            let controlAPI = try await ControlAPI.start(server: server, address: api.address, token: api.token, group: group,
+                                                        logger: logger)
+            if case .unix = api.address {
+                print("control API listening on \(controlAPI.boundAddress)")
+            } else {
+                print("control API listening on http://\(controlAPI.boundAddress)")
+            }
+            if api.token != nil { logger.info("the control API requires its token (Authorization: Bearer TOKEN)") }
+            return controlAPI
+        } catch {
+            guard api.required else {
+                logger.warning("control API not started: \(error) (give --api ADDR for another address, or --no-api)")
+                return nil
+            }
+            throw CynicError("control API: \(error)")
         }
     }
 

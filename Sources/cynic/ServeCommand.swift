@@ -8,10 +8,13 @@ struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Run one service alone: the line a test suite puts in its setup.",
-        discussion: "Example: cynic serve http-slow --port 0 --param interval_ms=100 (port 0: the kernel picks one; the line printed says which).")
+        discussion: """
+            Example: cynic serve http-slow --port 0 --param interval_ms=100 (port 0: the kernel picks one; the line printed says which).
+            With --api and no behaviour, cynic serves the control API alone and the test creates its services through it:             cynic serve --api 127.0.0.1:0.
+            """)
 
-    @Argument(help: "The behaviour to serve (see `cynic plugins`).")
-    var behaviour: String
+    @Argument(help: "The behaviour to serve (see `cynic plugins`); none with --api: the services come from the API.")
+    var behaviour: String?
 
     @Option(help: "TCP port; 0 lets the kernel pick one. Default: the behaviour's own.")
     var port: Int?
@@ -37,12 +40,16 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-sink"), help: ArgumentHelp("Also run the log sink on this Unix socket.", valueName: "PATH"))
     var logSinkPath: String?
 
+    @OptionGroup var api: APIOptions
     @OptionGroup var plugins: PluginOptions
     @OptionGroup var shutdown: ShutdownOptions
     @OptionGroup var sendQueue: SendQueueOptions
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
+        if behaviour == nil, api.address == nil {
+            throw ValidationError("give a behaviour to serve, or --api ADDR to serve the control API alone (cynic serve --api 127.0.0.1:0)")
+        }
         if let port, !(0...65535).contains(port) { throw ValidationError("--port \(port): expected 0-65535") }
         if unix != nil, port != nil { throw ValidationError("give either --port or --unix, not both") }
         for parameter in parameters where !parameter.contains("=") {
@@ -53,6 +60,15 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         logging.bootstrap()
         let logger = Logger(label: "cynic")
+        let apiSettings = try api.settings(defaultAddress: nil)
+        plugins.trust.warnIfUnsafe(logger)
+        let runner = Runner(directories: plugins.searchPath, shutdown: shutdown, logger: logger, queuedBytes: sendQueue.makeBudget(),
+                            trust: plugins.trust.trust, api: apiSettings)
+        let logSink: Configuration.LogSinkSetting = logSinkPath.map { .path($0) } ?? .disabled
+        guard let behaviour else {
+            try await runner.run(.fixed([]), logSink: logSink)
+            return
+        }
         let address: ServiceAddress
         if let unix {
             address = .unix(path: unix)
@@ -84,9 +100,6 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let spec = ServiceSpec(name: behaviour, behaviour: behaviour, address: address, parameters: inputs,
                                shapers: shaperSpecs, seed: seed, origin: "cynic serve")
-        plugins.trust.warnIfUnsafe(logger)
-        try await Runner(directories: plugins.searchPath, shutdown: shutdown, logger: logger, queuedBytes: sendQueue.makeBudget(),
-                         trust: plugins.trust.trust)
-            .run(.fixed([spec]), logSink: logSinkPath.map { .path($0) } ?? .disabled)
+        try await runner.run(.fixed([spec]), logSink: logSink)
     }
 }

@@ -2,21 +2,6 @@ import CynicTestSupport
 import Foundation
 import Testing
 
-/// The README's code, run as a reader would: its examples cannot rot.
-enum Readme {
-    static let text = try! String(contentsOfFile: Paths.repository + "/README.md", encoding: .utf8)
-
-    /// The fenced code blocks of a language, in order.
-    static func blocks(_ language: String) -> [String] {
-        let parts = text.components(separatedBy: "```")
-        return stride(from: 1, to: parts.count, by: 2).compactMap { index in
-            let block = parts[index]
-            guard block.hasPrefix(language + "\n") else { return nil }
-            return String(block.dropFirst(language.count + 1))
-        }
-    }
-}
-
 extension DefaultServicesTests {
     @Test("the README's C plugin, built with its cc line alone in an empty folder, serves on its default port")
     func readmeCPlugin() throws {

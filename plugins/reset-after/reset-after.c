@@ -29,9 +29,10 @@ typedef struct reset_after_conn {
 } reset_after_conn;
 
 static const cynic_param reset_after_params[] = {
-    {"bytes", CYNIC_TYPE_UINT64, "0", "Bytes let through before the reset (0: no byte limit)."},
+    {"bytes", CYNIC_TYPE_UINT64, "0",
+     "Bytes let through before the reset (0: no byte limit; with ms 0 too, reset at the open)."},
     {"ms", CYNIC_TYPE_UINT64, "0",
-     "Milliseconds after the open before the reset (0: no time limit)."},
+     "Milliseconds after the open before the reset (0: no time limit; with bytes 0 too, reset at the open)."},
 };
 
 static void *reset_after_create(const cynic_host *host) {
@@ -47,7 +48,6 @@ static void reset_after_destroy(void *instance) {
 static const char *reset_after_configure(void *instance, uint64_t bytes, uint64_t ms) {
     reset_after_instance *self = instance;
     if (self == NULL) return "out of memory"; /* create has no other way to fail */
-    if (bytes == 0 && ms == 0) return "set bytes, ms or both: with neither, nothing is reset";
     self->bytes = bytes;
     self->ms = ms;
     return NULL;
@@ -64,7 +64,13 @@ static void *reset_after_conn_open(void *instance, cynic_conn *downstream) {
     state->instance = self;
     state->remaining = self->bytes;
     state->finished = false;
-    if (self->ms > 0) self->host->after(downstream, self->ms, 0);
+    if (self->bytes == 0 && self->ms == 0) {
+        /* No limit at all: reset at once, as toxiproxy's reset_peer with timeout 0. */
+        state->finished = true;
+        self->host->reset(downstream);
+    } else if (self->ms > 0) {
+        self->host->after(downstream, self->ms, 0);
+    }
     return state;
 }
 

@@ -31,6 +31,9 @@ static const cynic_param slicer_params[] = {
     {"variation", CYNIC_TYPE_UINT32, "0",
      "Each piece is up to this many bytes smaller or larger, at random (never below 1)."},
     {"delay_ms", CYNIC_TYPE_UINT32, "10", "Milliseconds between pieces."},
+    {"delay_us", CYNIC_TYPE_UINT32, "0",
+     "Microseconds between pieces, toxiproxy's unit; when set it replaces delay_ms, rounded to "
+     "the nearest millisecond (waits are whole milliseconds: under 500 us, no pause)."},
 };
 
 /* SplitMix64: fast, and random enough for piece sizes. */
@@ -52,13 +55,13 @@ static void slicer_destroy(void *instance) {
 }
 
 static const char *slicer_configure(void *instance, uint32_t size, uint32_t variation,
-                                    uint32_t delay_ms) {
+                                    uint32_t delay_ms, uint32_t delay_us) {
     slicer_instance *self = instance;
     if (self == NULL) return "out of memory"; /* create has no other way to fail */
     if (size == 0) return "size must be at least 1";
     self->size = size;
     self->variation = variation;
-    self->delay_ms = delay_ms;
+    self->delay_ms = delay_us > 0 ? (uint32_t)((delay_us + 500u) / 1000u) : delay_ms;
     return NULL;
 }
 
