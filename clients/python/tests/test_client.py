@@ -90,7 +90,8 @@ def test_api_errors_raise_cynic_error_with_status_message_and_field(cynic):
     error = raised.value
     assert (error.status, error.field) == (400, "behaviour")
     assert "unknown behaviour 'rest'" in error.message
-    assert str(error).startswith("POST /services: 400 unknown behaviour 'rest'")
+    assert str(error).startswith("POST /services: 400 ")
+    assert str(error).endswith(" (field: behaviour)")
 
     cynic.service("reset", name="taken")
     with pytest.raises(CynicError) as raised:
@@ -232,11 +233,14 @@ def test_waiting_for_events_is_bounded(cynic):
     assert 1.4 <= time.monotonic() - started < 6
 
 
-def test_plugins_and_metrics(cynic):
+def test_plugins_are_listed_with_the_files_refused(cynic):
     plugins = cynic.plugins()
     names = {plugin["name"] for plugin in plugins}
     assert {"reset", "http-json", "proxy", "latency"} <= names
     assert isinstance(plugins.refused, list)
+
+
+def test_metrics_count_a_service_s_connections(cynic):
     service = cynic.service("http-json")
     requests.get(service.url, timeout=10)
     service.wait_for_event(timeout=10)
@@ -244,13 +248,11 @@ def test_plugins_and_metrics(cynic):
 
 
 def test_cynic_output_is_drained_so_it_never_blocks_on_a_full_pipe(cynic, cynic_server):
-    # cynic logs a line per connection: a few thousand of them overflow a 64 KiB pipe nobody reads.
-    service = cynic.service("reset", wait_ms=0)
-    for _ in range(3000):
-        with socket.create_connection(service.address, timeout=10):
-            pass
-    assert cynic.wait_for_event(timeout=10, service=service.name)
+    # Each service made and removed is two lines of cynic's log, some 200 bytes: 700 of them
+    # overflow the 64 KiB of a pipe nobody reads, and cynic would stop in its next write.
     started = time.monotonic()
-    cynic.services()
-    assert time.monotonic() - started < 5
-    assert any(service.name in line for line in cynic_server.output())
+    for _ in range(700):
+        service = cynic.service("reset")
+        service.delete()
+    assert time.monotonic() - started < 60
+    assert any(f"service {service.name} removed" in line for line in cynic_server.output())
