@@ -5,6 +5,8 @@ extension ServiceAddress {
         if text.hasPrefix("unix:") {
             let path = String(text.dropFirst(5))
             guard path.hasPrefix("/") else { return .failure(AddressError("unix:PATH needs an absolute path, got '\(text)'")) }
+            // The socket would be bound at the path cut at the NUL, not at the one asked for.
+            guard !path.utf8.contains(0) else { return .failure(AddressError("unix:PATH must not contain a NUL character")) }
             return .success(.unix(path: path))
         }
         guard let colon = text.lastIndex(of: ":") else {

@@ -152,6 +152,7 @@ struct JSONFields {
     }
 
     /// A name that can stand in a URL path: 1 to 128 characters, no '/', no control characters.
+    /// Characters are counted as the OpenAPI document's `maxLength` counts them: Unicode scalars.
     func name(_ key: String) throws(APIError) -> String? {
         guard let name = try string(key) else { return nil }
         if let problem = Self.problem(withName: name) { throw invalid(key, problem) }
@@ -160,7 +161,7 @@ struct JSONFields {
 
     static func problem(withName name: String) -> String? {
         if name.isEmpty { return "must not be empty" }
-        if name.count > 128 { return "at most 128 characters" }
+        if name.unicodeScalars.count > 128 { return "at most 128 characters" }
         if name.contains("/") || name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
             return "must not contain '/' or control characters"
         }

@@ -1,6 +1,11 @@
 import CCynicPlugin
 import CynicPlugins
 import DequeModule
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import Logging
 import NIOCore
 import NIOPosix
@@ -36,6 +41,8 @@ final class ConnectionDriver: ChannelInboundHandler {
 
     /// A shaper that applies to this connection, with its per-connection state.
     private struct ShaperStage {
+        /// Its name in the service: a close of its own ends the connection "by shaper NAME".
+        let name: String
         let instance: BehaviourInstance
         let callbacks: cynic_shaper
         var state: UnsafeMutableRawPointer?
@@ -48,7 +55,7 @@ final class ConnectionDriver: ChannelInboundHandler {
     let group: ConnectionGroup
     /// The shapers with direction "upstream" drawn for this client: each upstream it opens goes
     /// through them.
-    private let upstreamShapers: [BehaviourInstance]
+    private let upstreamShapers: [ServiceSetup.Shaper]
     /// The connection's event loop: known at accept for a client, at `open` for an upstream.
     private var loop: (any EventLoop)?
     /// The peer reset the connection (ECONNRESET): how an upstream's `ended` tells it.
@@ -71,8 +78,28 @@ final class ConnectionDriver: ChannelInboundHandler {
     /// This connection's number in its service, for the observer.
     private let number: Int
     /// How the connection is ending, once we know: set when a close or reset is performed, on a
-    /// bad request, on a socket error.
+    /// bad request, on a socket error, when cynic closes it; `ConnectionEnd.final` decides the rest.
     private var ending: ConnectionEnd?
+    /// Where the close-like action being submitted started (see `submit`): the behaviour (0) or
+    /// the shaper before that position. Set only while one passes through the shapers.
+    private var submittedFrom: Int?
+    /// Where the close or reset in the queue came from, and the shutdown_write.
+    private var queuedCloseFrom = 0
+    private var queuedShutdownFrom = 0
+    /// Who sent our FIN with a shutdown_write, when it went out before the peer's.
+    private var shutFirstBy: ConnectionEnd.Origin?
+    /// Bytes this connection reads and writes: its own group's client or upstream count.
+    private let counter: ByteCounter
+    /// For a client of a service with an event log: what its record says besides the counts.
+    private let recordContext: RecordContext?
+    /// When it became active, for its record's start and duration.
+    private var startedAt = NIODeadline.uptimeNanoseconds(0)
+    private var startedWall = Date(timeIntervalSince1970: 0)
+    private var peerAddress: SocketAddress?
+    /// The open client connections of the service, which can close them all.
+    private let openChannels: OpenChannels?
+    /// For an upstream: where it connects, as its failed connect would be listed.
+    private var upstreamAddress = ""
 
     private var context: ChannelHandlerContext?
     /// What conn_open returned.
@@ -113,17 +140,22 @@ final class ConnectionDriver: ChannelInboundHandler {
 
     /// `shapers` are those that apply to this connection, in order; `observer`, when there is
     /// one, hears this connection's events as connection `number`.
-    init(instance: BehaviourInstance, shapers: [BehaviourInstance], upstreamShapers: [BehaviourInstance] = [],
+    init(instance: BehaviourInstance, shapers: [ServiceSetup.Shaper], upstreamShapers: [ServiceSetup.Shaper] = [],
          logger: Logger, connections: ConnectionCounter,
          queuedBytes: QueuedBytesBudget, warnings: LogThrottle, observer: ConnectionObserver? = nil, number: Int = 0,
-         role: Role = .client, group: ConnectionGroup? = nil) {
+         role: Role = .client, group: ConnectionGroup? = nil, record: RecordContext? = nil,
+         openChannels: OpenChannels? = nil) {
         self.instance = instance
         self.callbacks = instance.plugin.descriptor
         self.role = role
         self.upstreamShapers = upstreamShapers
-        self.group = group ?? ConnectionGroup()
+        let group = group ?? ConnectionGroup()
+        self.group = group
+        if case .upstream = role { counter = group.upstream } else { counter = group.client }
+        recordContext = record
+        self.openChannels = openChannels
         let stages = shapers.compactMap { shaper in
-            shaper.plugin.shaper.map { ShaperStage(instance: shaper, callbacks: $0, state: nil) }
+            shaper.instance.plugin.shaper.map { ShaperStage(name: shaper.name, instance: shaper.instance, callbacks: $0, state: nil) }
         }
         self.stages = stages
         self.logger = logger
@@ -171,6 +203,8 @@ final class ConnectionDriver: ChannelInboundHandler {
                 return
             }
             self.context = context
+            group.upstreamConnections += 1
+            group.lastConnectFailure = nil
             updateReading()
             logger.debug("upstream connected")
             if let connected = events.connected {
@@ -183,7 +217,13 @@ final class ConnectionDriver: ChannelInboundHandler {
         self.context = context
         loop = context.eventLoop
         handles = (0...stages.count).map { ConnectionHandles.acquire(self, position: $0) }
-        if let peer = context.remoteAddress { logger[metadataKey: "peer"] = "\(peer)" }
+        peerAddress = context.remoteAddress
+        if let peerAddress { logger[metadataKey: "peer"] = "\(peerAddress)" }
+        if recordContext != nil {
+            startedAt = .now()
+            startedWall = Date()
+        }
+        openChannels?.opened(context.channel)
         connections.opened()
         instance.plugin.connections.opened()
         logger.debug("connection opened")
@@ -233,12 +273,18 @@ final class ConnectionDriver: ChannelInboundHandler {
             if isIdle { deliverNextRequest() }
         case .badRequest(let reason):
             warnings.warning("bad request", "closing connection: \(reason)", logger: logger, flushOn: context.eventLoop)
-            ending = ending ?? .droppedByUs(reason: reason)
+            ending = ending ?? ConnectionEnd(.dropped, by: .cynic, reason: reason)
             context.close(promise: nil)
         }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let close = event as? CloseConnection {
+            guard !ended else { return }
+            ending = ending ?? ConnectionEnd(.closed, by: .cynic, reason: close.reason)
+            context.close(promise: nil)
+            return
+        }
         guard let event = event as? ChannelEvent, event == .inputClosed else {
             context.fireUserInboundEventTriggered(event)
             return
@@ -265,10 +311,7 @@ final class ConnectionDriver: ChannelInboundHandler {
         // A peer that resets is ordinary business here: it ends this connection, nothing else.
         logger.debug("connection error: \(error)")
         if (error as? IOError)?.errnoCode == ECONNRESET { resetByPeer = true }
-        if ending == nil {
-            let reason = (error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(error)"
-            ending = .closedByPeer(reason: reason)
-        }
+        if ending == nil { ending = .socketError(error) }
         context.close(promise: nil)
     }
 
@@ -281,7 +324,23 @@ final class ConnectionDriver: ChannelInboundHandler {
 
     /// An action asked for at `position`: it passes through the shapers from there on, each of
     /// which may forward it (changed or not) downstream, and what comes out is queued.
+    ///
+    /// A close, reset or shutdown_write remembers where it started: a shaper that forwards the
+    /// behaviour's close calls back in here, at its downstream position, while the behaviour's is
+    /// still being submitted, and the close stays the behaviour's.
     func submit(_ request: Request, at position: Int) -> Int32 {
+        switch request {
+        case .close, .reset, .shutdownWrite:
+            guard submittedFrom == nil else { return pass(request, at: position) }
+            submittedFrom = position
+            defer { submittedFrom = nil }
+            return pass(request, at: position)
+        default:
+            return pass(request, at: position)
+        }
+    }
+
+    private func pass(_ request: Request, at position: Int) -> Int32 {
         guard !ended else { return CYNIC_ERR_CLOSED }
         // Checked at every position, before any shaper sees the send: a shaper's own send returns
         // nothing, so a behaviour behind one would otherwise never hear that the queue is full.
@@ -315,7 +374,7 @@ final class ConnectionDriver: ChannelInboundHandler {
             case .stopReading, .then:
                 break  // flow control: always the behaviour's own
             }
-            return submit(request, at: position + 1)
+            return pass(request, at: position + 1)
         }
         switch request {
         case .send(let bytes):
@@ -333,7 +392,16 @@ final class ConnectionDriver: ChannelInboundHandler {
             return status
         default:
             // No bytes to copy: the same action, queued as asked.
-            return queue.enqueue(request.mapBytes { _ in Self.allocator.buffer(capacity: 0) })
+            let status = queue.enqueue(request.mapBytes { _ in Self.allocator.buffer(capacity: 0) })
+            if status == CYNIC_OK {
+                // At most one close or reset is queued at a time: the one performed is this one.
+                switch request {
+                case .close, .reset: queuedCloseFrom = submittedFrom ?? position
+                case .shutdownWrite: queuedShutdownFrom = submittedFrom ?? position
+                default: break
+                }
+            }
+            return status
         }
     }
 
@@ -463,7 +531,8 @@ final class ConnectionDriver: ChannelInboundHandler {
         switch action {
         case .send(let buffer):
             let count = buffer.readableBytes
-            context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
+            context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { result in
+                if case .success = result { self.counter.bytesOut &+= count }
                 // NIO completes every write's promise once, written or failed (a closing channel
                 // fails what it still holds), so the bytes come back exactly once, here, even after
                 // the connection has ended. A failed write means the connection is going away;
@@ -481,16 +550,25 @@ final class ConnectionDriver: ChannelInboundHandler {
                 self.pump()
             }
         case .close:
-            ending = ending ?? .closedByUs
+            // After the client's FIN, the close answers it: the client ended the exchange, unless
+            // our own FIN (a shutdown_write) went out first.
+            if let shutFirstBy {
+                ending = ending ?? ConnectionEnd(.closed, by: shutFirstBy)
+            } else if peerClosed {
+                ending = ending ?? ConnectionEnd(.peerClosed, by: .peer)
+            } else {
+                ending = ending ?? ConnectionEnd(.closed, by: origin(queuedCloseFrom))
+            }
             context.close(promise: nil)
         case .reset:
-            ending = ending ?? .resetByUs
+            ending = ending ?? ConnectionEnd(.reset, by: origin(queuedCloseFrom))
             // SO_LINGER {1, 0} then close() makes the kernel send an RST instead of a FIN.
             if let socket = context.channel as? any SocketOptionProvider {
                 _ = socket.setSoLinger(linger(l_onoff: 1, l_linger: 0))
             }
             context.close(promise: nil)
         case .shutdownWrite:
+            if !peerClosed, shutFirstBy == nil { shutFirstBy = origin(queuedShutdownFrom) }
             context.close(mode: .output).assumeIsolated().whenComplete { _ in
                 self.queue.finishedWaitOrShutdown()
                 self.pump()
@@ -553,7 +631,7 @@ final class ConnectionDriver: ChannelInboundHandler {
         if !isUpstream {
             // Its upstreams end first, so the plugin frees their state before the client's; a
             // client that was reset passes the reset on.
-            let passReset = resetByPeer || ending == .resetByUs
+            let passReset = resetByPeer || ending?.kind == .reset
             for member in group.members where member !== self {
                 member.endBecauseClientEnded(reset: passReset)
             }
@@ -592,12 +670,37 @@ final class ConnectionDriver: ChannelInboundHandler {
         if !isUpstream {
             connections.closed()
             instance.plugin.connections.closed()
+            if let channel = context?.channel { openChannels?.closed(channel) }
         }
         logger.debug(isUpstream ? "upstream connection closed" : "connection closed")
         if isUpstream, callbackDepth == 0 { group.pumpAll() }
-        // No reason known: the socket closed under us (the peer, or the event loops stopping).
-        report(.ended(ending ?? .closedByPeer(reason: nil)))
+        if !isUpstream, observer != nil || recordContext != nil {
+            let failure = group.lastConnectFailure.map { (address: $0.address, errno: $0.errno) }
+            let end = ConnectionEnd.decide(ending, finSentFirstBy: shutFirstBy, peerClosed: peerClosed,
+                                           serverStopping: ServerShutdown.isUnderWay, lastConnectFailure: failure)
+            report(.ended(end))
+            recordContext?.log.add(makeRecord(end))
+        }
         context = nil
+    }
+
+    /// Who a close or reset queued from `position` comes from.
+    private func origin(_ position: Int) -> ConnectionEnd.Origin {
+        position == 0 ? .behaviour : .shaper(stages[position - 1].name)
+    }
+
+    /// The client's record, once its upstreams have ended and counted their bytes into the group.
+    private func makeRecord(_ end: ConnectionEnd) -> ConnectionRecord {
+        let context = recordContext!
+        let upstream = group.upstreamsOpened > 0 ? ConnectionRecord.Upstream(
+            connections: group.upstreamConnections, bytesIn: group.upstream.bytesIn, bytesOut: group.upstream.bytesOut,
+            failed: group.failedConnects.map { .init(address: $0.address, error: $0.error) }) : nil
+        let elapsed = NIODeadline.now() - startedAt
+        return ConnectionRecord(
+            service: context.service, behaviour: instance.plugin.name, version: instance.plugin.versionLabel,
+            peer: peerAddress.map(Self.describe), shapers: context.shapers(),
+            client: .init(bytesIn: group.client.bytesIn, bytesOut: group.client.bytesOut), upstream: upstream,
+            started: startedWall, duration: .nanoseconds(elapsed.nanoseconds), end: end)
     }
 
     // MARK: Upstream connections
@@ -615,6 +718,8 @@ final class ConnectionDriver: ChannelInboundHandler {
         let upstream = ConnectionDriver(instance: instance, shapers: client.upstreamShapers, logger: upstreamLogger,
                                         connections: connections, queuedBytes: queuedBytes, warnings: warnings,
                                         role: .upstream(events: events, state: eventState), group: group)
+        upstream.upstreamAddress = "\(address)"
+        group.upstreamsOpened += 1
         upstream.loop = loop
         upstream.callbackSlot = callbackSlot
         upstream.handles = (0...upstream.stages.count).map { ConnectionHandles.acquire(upstream, position: $0) }
@@ -628,7 +733,7 @@ final class ConnectionDriver: ChannelInboundHandler {
             .connectTimeout(Self.upstreamConnectTimeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandlers(RawInput(), upstream)
+                    try channel.pipeline.syncOperations.addHandlers(RawInput(counting: upstream.counter), upstream)
                 }
             }
         let connecting: EventLoopFuture<any Channel>
@@ -648,7 +753,10 @@ final class ConnectionDriver: ChannelInboundHandler {
         guard !ended, case .upstream(let events, let upstreamState) = role else { return }
         let code = Self.errnoCode(of: error)
         logger.debug("upstream connect failed: \(String(cString: strerror(code)))")
-        ending = .closedByPeer(reason: String(cString: strerror(code)))
+        let failure = FailedConnect(address: upstreamAddress, errno: code)
+        group.failedConnects.append(failure)
+        group.lastConnectFailure = failure
+        ending = ConnectionEnd(.error, by: .peer, reason: failure.error)
         // connect_failed then ended, before anything either queued on the client is performed:
         // the header promises `ended` follows, whatever connect_failed asked for.
         callbackDepth += 1
@@ -679,12 +787,11 @@ final class ConnectionDriver: ChannelInboundHandler {
     /// What an upstream's `ended` says, from how it ended.
     private var howUpstreamEnded: UInt32 {
         if resetByPeer { return CYNIC_END_RESET_BY_PEER }
-        switch ending {
-        case .resetByUs: return CYNIC_END_RESET
+        guard let ending else { return CYNIC_END_CLOSED }
+        if ending.kind == .reset, ending.endedBy != .peer { return CYNIC_END_RESET }
         // An error on the socket after it was established: the header counts it as a reset.
-        case .closedByPeer(_?): return CYNIC_END_RESET_BY_PEER
-        default: return CYNIC_END_CLOSED
-        }
+        if ending.endedBy == .peer, ending.reason != nil { return CYNIC_END_RESET_BY_PEER }
+        return CYNIC_END_CLOSED
     }
 
     private static func errnoCode(of error: any Error) -> Int32 {

@@ -12,10 +12,25 @@ import CCynicPlugin
 ///   a slow client keeps memory flat. A member never holds back itself (a plain behaviour alone in
 ///   its group reads as before).
 ///
+/// - Counts: the bytes of the client and those of its upstreams together, and how its upstream
+///   connects went, for the client's record: an upstream ends before its client does.
+///
 /// Only the group's event loop touches it: no lock.
 final class ConnectionGroup {
     /// How deep the group is in plugin callbacks.
     var callbackDepth = 0
+    /// Bytes read and written on the client connection...
+    let client = ByteCounter()
+    /// ...and on every upstream connection together.
+    let upstream = ByteCounter()
+    /// Upstream connections the behaviour opened, and those of them established.
+    var upstreamsOpened = 0
+    var upstreamConnections = 0
+    /// Every upstream connect that failed, in order.
+    var failedConnects: [FailedConnect] = []
+    /// The latest upstream connect, if it failed: a behaviour that ends its client now does so
+    /// because of it.
+    var lastConnectFailure: FailedConnect?
     /// The client first, then each upstream still open, in the order they were opened.
     private(set) var members: [ConnectionDriver] = []
     /// Members whose unsent bytes passed the high mark and have not yet fallen under the low one.
@@ -61,4 +76,10 @@ final class ConnectionGroup {
         guard members.count > 1 else { return }
         for member in members { member.updateReading() }
     }
+}
+
+/// Bytes read and written, as plain integers: counted on every read and write.
+final class ByteCounter {
+    var bytesIn = 0
+    var bytesOut = 0
 }

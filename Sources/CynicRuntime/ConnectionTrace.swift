@@ -72,27 +72,5 @@ extension HostAction: CustomStringConvertible where Bytes == SentBytes {
     }
 }
 
-/// How a connection ended.
-public enum ConnectionEnd: Sendable, Equatable, CustomStringConvertible {
-    /// cynic closed it with a FIN: a plugin's close, or the host's own once the peer had closed
-    /// its side and the plugin was idle.
-    case closedByUs
-    /// cynic reset it (RST), as a plugin asked.
-    case resetByUs
-    /// cynic dropped it itself: a request it could not parse, or the server stopping.
-    case droppedByUs(reason: String)
-    /// The peer went away first: its reset, or an error on the socket.
-    case closedByPeer(reason: String?)
-
-    public var description: String {
-        switch self {
-        case .closedByUs: "closed by cynic (FIN)"
-        case .resetByUs: "reset by cynic (RST)"
-        case .droppedByUs(let reason): "dropped by cynic: \(reason)"
-        case .closedByPeer(let reason): "closed by the peer" + (reason.map { ": \($0)" } ?? "")
-        }
-    }
-}
-
 /// Receives a service's connection events; see `ConnectionEvent`.
 public typealias ConnectionObserver = @Sendable (ConnectionEvent) -> Void

@@ -109,12 +109,38 @@ final class HTTPRequestAssembler: ChannelInboundHandler {
     }
 }
 
-/// In a raw service, bytes go to the driver as they come.
+/// In a raw service, bytes go to the driver as they come; they are counted on the way.
 final class RawInput: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ConnectionInput
 
+    private let counter: ByteCounter
+
+    init(counting counter: ByteCounter) {
+        self.counter = counter
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        context.fireChannelRead(wrapInboundOut(.bytes(unwrapInboundIn(data))))
+        let buffer = unwrapInboundIn(data)
+        counter.bytesIn &+= buffer.readableBytes
+        context.fireChannelRead(wrapInboundOut(.bytes(buffer)))
+    }
+}
+
+/// In an HTTP service, in front of the decoder: counts the bytes as they arrive, since the
+/// driver sees whole requests.
+final class ReadCounter: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let counter: ByteCounter
+
+    init(counting counter: ByteCounter) {
+        self.counter = counter
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        counter.bytesIn &+= unwrapInboundIn(data).readableBytes
+        context.fireChannelRead(data)
     }
 }

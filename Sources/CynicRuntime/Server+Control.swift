@@ -83,7 +83,7 @@ extension Server {
             guard let service = services[name] else { throw ControlError.serviceNotFound(name) }
             try await applyChecked(runningServices.map(\.spec).filter { $0.name != name })
             disabled[name] = nil
-            // MERGE-EVENTS if dropConnections { service.closeOpenConnections() }
+            if dropConnections { service.closeOpenConnections() }
         }
     }
 
@@ -182,7 +182,7 @@ extension Server {
         let name = service.spec.name
         if disabled[name] == nil { disabled[name] = .some(service.listenSettings) }
         await service.suspend()
-        // MERGE-EVENTS if dropConnections { service.closeOpenConnections() }
+        if dropConnections { service.closeOpenConnections() }
         logger.info("service \(name) disabled: not accepting\(dropConnections ? ", its connections closed" : "; open connections go on")")
     }
 }

@@ -30,9 +30,12 @@ extension Server {
     /// A plugin file found at start: loaded, or refused with one line.
     func loadAtStart(_ file: String) {
         do throws(PluginRefusal) {
-            try registry.addAtStart(try Plugin.load(file: file, copies: copies, trust: trust))
+            let plugin = try Plugin.load(file: file, copies: copies, trust: trust)
+            try registry.addAtStart(plugin)
+            metrics?.pluginLoaded(plugin.name)
         } catch {
             registry.refuse(error)
+            metrics?.pluginRefused()
             logger.warning("\(error)")
         }
     }
@@ -52,6 +55,7 @@ extension Server {
             }
         } catch {
             registry.refuse(error)
+            metrics?.pluginRefused()
             logger.error("\(error)\(kept)")
             return
         }
@@ -64,6 +68,7 @@ extension Server {
             } catch {
                 let refusal = PluginRefusal(file: file, reason: .unusableByService(error.description))
                 registry.refuse(refusal)
+                metrics?.pluginRefused()
                 logger.error("\(refusal) (version \(plugin.versionLabel))\(kept)")
                 return
             }
@@ -73,8 +78,10 @@ extension Server {
             await retire(file: file)
         }
         if let replaced = registry.install(plugin) {
+            metrics?.pluginSwapped(plugin.name)
             logger.info("swapped \(plugin.name): version \(replaced.versionLabel) → \(plugin.versionLabel) (\(file)); \(replaced.connections.current) connection(s) stay on \(replaced.versionLabel)")
         } else {
+            metrics?.pluginLoaded(plugin.name)
             logger.info("loaded \(plugin.name) version \(plugin.versionLabel) (\(file))")
         }
         for (service, setup) in setups {

@@ -75,7 +75,7 @@ extension Server {
         for case .listen(let spec) in plan.steps {
             do {
                 bound[spec.name] = try await Service.bindWithoutAccepting(spec, setup: setups[spec.name]!, group: group, logger: logger,
-                                                                          queuedBytes: queuedBytes)
+                                                                          queuedBytes: queuedBytes, events: events)
             } catch {
                 for service in bound.values { await service.stop() }
                 throw error

@@ -33,6 +33,10 @@ public actor Server {
     let trust: PluginTrust
     /// The bound on the bytes all connections of every service queue to send.
     let queuedBytes: QueuedBytesBudget
+    /// Every service's connections, recorded as they end; nil when nobody asked.
+    public nonisolated let events: ConnectionEventLog?
+    /// What `GET /metrics` shows (`metricsExposition()`); nil when nobody asked.
+    public nonisolated let metrics: CynicMetrics?
 
     /// Every plugin found, current and retired, and every file refused.
     var registry = PluginRegistry()
@@ -57,10 +61,14 @@ public actor Server {
     }
 
     /// With `watch`, the plugin folders are watched and every change is installed as it lands.
-    /// `controlLoop` runs the server's own work; give it an event loop of its own.
+    /// `controlLoop` runs the server's own work; give it an event loop of its own. `events` gets
+    /// the record of every connection of every service; `metrics` counts them and plugin loads.
     public init(directories: [PluginDirectory], source: ServiceSource, group: any EventLoopGroup,
                 controlLoop: any EventLoop, logger: Logger, copies: PluginCopies?, trust: PluginTrust = .ownerOnly,
-                queuedBytes: QueuedBytesBudget = .processWide, watch: Bool = true) {
+                queuedBytes: QueuedBytesBudget = .processWide, watch: Bool = true,
+                events: ConnectionEventLog? = nil, metrics: CynicMetrics? = nil) {
+        self.events = events
+        self.metrics = metrics
         self.trust = trust
         self.controlLoop = controlLoop
         self.directories = directories
@@ -92,7 +100,7 @@ public actor Server {
         for spec in configuration.services {
             do {
                 started.append(try await Service.start(spec, plugins: registry.current, group: group, logger: logger,
-                                                       queuedBytes: queuedBytes))
+                                                       queuedBytes: queuedBytes, events: events))
             } catch {
                 for service in started { await service.stop() }
                 throw ServerError(message: error.description)
@@ -130,6 +138,15 @@ public actor Server {
 
     /// The services, in configuration order.
     public var runningServices: [Service] { services.inOrder }
+
+    /// The metrics as Prometheus text, with each service's open connections as of now; empty
+    /// without metrics.
+    public func metricsExposition() -> String {
+        guard let metrics else { return "" }
+        var open: [String: Int] = [:]
+        for service in runningServices { open[service.spec.name, default: 0] += service.openConnections }
+        return metrics.exposition(openConnections: open)
+    }
 
     /// One warning for a listener others can reach: a harness answering the whole network is
     /// rarely what its user meant.

@@ -51,6 +51,9 @@ public final class Service: Sendable {
     private let queuedBytes: QueuedBytesBudget
     /// Warnings each client can cause (a bad request), said once per window with a count.
     private let warnings: LogThrottle
+    /// Gets a record of every client connection as it ends, when given.
+    private let events: ConnectionEventLog?
+    private let openChannels = OpenChannels()
 
     private struct State: @unchecked Sendable {
         // @unchecked: `listener` is a Channel (Sendable); BehaviourInstance is Sendable. The
@@ -76,24 +79,26 @@ public final class Service: Sendable {
     /// given, hears what happens on each connection (see `ConnectionEvent`).
     public static func start(_ spec: ServiceSpec, plugins: PluginCatalog, group: any EventLoopGroup,
                              logger: Logger, queuedBytes: QueuedBytesBudget = .processWide,
-                             observer: ConnectionObserver? = nil) async throws(ServiceError) -> Service {
+                             observer: ConnectionObserver? = nil, events: ConnectionEventLog? = nil) async throws(ServiceError) -> Service {
         try await start(spec, plugins: plugins.plugins, group: group, logger: logger, queuedBytes: queuedBytes,
-                        observer: observer)
+                        observer: observer, events: events)
     }
 
     public static func start(_ spec: ServiceSpec, plugins: [String: Plugin], group: any EventLoopGroup,
                              logger: Logger, queuedBytes: QueuedBytesBudget = .processWide,
-                             observer: ConnectionObserver? = nil) async throws(ServiceError) -> Service {
+                             observer: ConnectionObserver? = nil, events: ConnectionEventLog? = nil) async throws(ServiceError) -> Service {
         try await start(spec, setup: try makeSetup(spec, plugins: plugins), group: group, logger: logger,
-                        queuedBytes: queuedBytes, observer: observer)
+                        queuedBytes: queuedBytes, observer: observer, events: events)
     }
 
     /// Starts listening with a setup made (and so checked) beforehand. `queuedBytes` bounds the
-    /// bytes its connections, with those of every service given the same budget, queue to send.
+    /// bytes its connections, with those of every service given the same budget, queue to send;
+    /// `events`, when given, gets a record of each client connection as it ends.
     public static func start(_ spec: ServiceSpec, setup: ServiceSetup, group: any EventLoopGroup,
                              logger: Logger, queuedBytes: QueuedBytesBudget = .processWide,
-                             observer: ConnectionObserver? = nil) async throws(ServiceError) -> Service {
-        let service = Service(spec: spec, group: group, logger: logger, queuedBytes: queuedBytes, observer: observer)
+                             observer: ConnectionObserver? = nil, events: ConnectionEventLog? = nil) async throws(ServiceError) -> Service {
+        let service = Service(spec: spec, group: group, logger: logger, queuedBytes: queuedBytes, observer: observer,
+                              events: events)
         try await service.listen(with: setup, accepting: true)
         return service
     }
@@ -102,8 +107,9 @@ public final class Service: Sendable {
     /// starts them (`startAccepting()`) only once all are bound, or stops them, having changed
     /// nothing. Until then the kernel queues connections; closing the listener resets them.
     public static func bindWithoutAccepting(_ spec: ServiceSpec, setup: ServiceSetup, group: any EventLoopGroup,
-                                             logger: Logger, queuedBytes: QueuedBytesBudget = .processWide) async throws(ServiceError) -> Service {
-        let service = Service(spec: spec, group: group, logger: logger, queuedBytes: queuedBytes, observer: nil)
+                                             logger: Logger, queuedBytes: QueuedBytesBudget = .processWide,
+                                             events: ConnectionEventLog? = nil) async throws(ServiceError) -> Service {
+        let service = Service(spec: spec, group: group, logger: logger, queuedBytes: queuedBytes, observer: nil, events: events)
         try await service.listen(with: setup, accepting: false)
         return service
     }
@@ -156,9 +162,10 @@ public final class Service: Sendable {
     }
 
     private init(spec: ServiceSpec, group: any EventLoopGroup, logger: Logger, queuedBytes: QueuedBytesBudget,
-                 observer: ConnectionObserver?) {
+                 observer: ConnectionObserver?, events: ConnectionEventLog?) {
         self.group = group
         self.observer = observer
+        self.events = events
         self.queuedBytes = queuedBytes
         baseLogger = logger
         let serviceLogger = Self.logger(logger, for: spec)
@@ -247,9 +254,10 @@ public final class Service: Sendable {
     }
 
     /// The shapers of `setup` that apply to one new connection, each drawn with its probability,
-    /// by direction: those toward the client, and those for every upstream it opens.
-    private func drawShapers(of setup: ServiceSetup) -> (downstream: [BehaviourInstance], upstream: [BehaviourInstance]) {
-        let drawn = setup.shapers.filter { shaper in
+    /// by direction: those toward the client, and those for every upstream it opens; `applied`
+    /// says for each of the setup's shapers whether it was drawn.
+    private func drawShapers(of setup: ServiceSetup) -> (downstream: [ServiceSetup.Shaper], upstream: [ServiceSetup.Shaper], applied: [Bool]) {
+        let applied = setup.shapers.map { shaper -> Bool in
             if shaper.probability >= 1 { return true }
             if shaper.probability <= 0 { return false }
             let draw = draws.withLock { state -> UInt64 in
@@ -261,7 +269,16 @@ public final class Service: Sendable {
             }
             return Double(draw >> 11) / Double(1 << 53) < shaper.probability
         }
-        return (drawn.filter { $0.direction == .downstream }.map(\.instance), drawn.filter { $0.direction == .upstream }.map(\.instance))
+        let drawn = zip(setup.shapers, applied).filter(\.1).map(\.0)
+        return (drawn.filter { $0.direction == .downstream }, drawn.filter { $0.direction == .upstream }, applied)
+    }
+
+    /// Closes every open client connection of the service now, with a FIN: each ends `closed` by
+    /// cynic, "service disabled" (toxiproxy's disabled proxy drops its connections). Returns how
+    /// many it closed.
+    @discardableResult
+    public func closeOpenConnections(reason: String = "service disabled") -> Int {
+        openChannels.closeAll(reason: reason)
     }
 
     /// Stops accepting (clients now get "connection refused"); open connections go on.
@@ -334,19 +351,25 @@ public final class Service: Sendable {
                     }
                     let instance = setup.behaviour
                     let handlers = channel.pipeline.syncOperations
+                    let connectionGroup = ConnectionGroup()
                     if instance.plugin.speaksHTTP1 {
+                        // Counted as they arrive: the driver sees whole requests.
+                        try handlers.addHandler(ReadCounter(counting: connectionGroup.client))
                         try handlers.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
                         try handlers.addHandler(HTTPRequestAssembler(maxBodyBytes: Self.maxRequestBodyBytes))
                     } else {
-                        try handlers.addHandler(RawInput())
+                        try handlers.addHandler(RawInput(counting: connectionGroup.client))
                     }
                     let number = self.observer == nil ? 0 : self.connectionNumbers.add(1, ordering: .relaxed).newValue
-                    let logger = self.state.withLock { $0.logger }
+                    let (logger, name) = self.state.withLock { ($0.logger, $0.spec.name) }
                     let shapers = self.drawShapers(of: setup)
+                    let record = self.events.map { RecordContext(log: $0, service: name, setup: setup, applied: shapers.applied) }
                     try handlers.addHandler(ConnectionDriver(instance: instance, shapers: shapers.downstream,
                                                              upstreamShapers: shapers.upstream, logger: logger,
                                                              connections: self.connections, queuedBytes: self.queuedBytes,
-                                                             warnings: self.warnings, observer: self.observer, number: number))
+                                                             warnings: self.warnings, observer: self.observer, number: number,
+                                                             group: connectionGroup, record: record,
+                                                             openChannels: self.openChannels))
                 }
             }
         let channel: any Channel

@@ -235,10 +235,10 @@ enum CheckClient {
             let bytes = "the client received \(received) byte\(received == 1 ? "" : "s")"
             switch end {
             case .endOfFile:
-                switch serverEnd {
-                case .closedByUs: return "ended: closed by cynic with FIN after \(at) s; \(bytes)"
-                case .droppedByUs(let reason): return "ended: closed by cynic itself (\(reason)) after \(at) s; \(bytes)"
-                case .resetByUs, .closedByPeer: return "ended: \(serverEnd!) after \(at) s; \(bytes)"
+                switch serverEnd?.kind {
+                case .closed?: return "ended: closed by cynic with FIN after \(at) s; \(bytes)"
+                case .dropped?: return "ended: closed by cynic itself (\(serverEnd!.reason ?? "?")) after \(at) s; \(bytes)"
+                case _?: return "ended: \(serverEnd!) after \(at) s; \(bytes)"
                 case nil:
                     return "ended: cynic shut down its sending side (FIN) after \(at) s and kept the connection open; the client closed it; \(bytes)"
                 }

@@ -21,6 +21,7 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var plugins: PluginOptions
     @OptionGroup var shutdown: ShutdownOptions
     @OptionGroup var sendQueue: SendQueueOptions
+    @OptionGroup var events: EventsOptions
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
@@ -30,7 +31,8 @@ struct RunCommand: AsyncParsableCommand {
             let source: Server.ServiceSource = configFile.map { .file($0) } ?? .pluginDefaults
             plugins.trust.warnIfUnsafe(logger)
             try await Runner(directories: plugins.searchPath, shutdown: shutdown, logger: logger, queuedBytes: sendQueue.makeBudget(),
-                             trust: plugins.trust.trust, api: try api.settings(defaultAddress: APIOptions.defaultAddress))
+                             trust: plugins.trust.trust, api: try api.settings(defaultAddress: APIOptions.defaultAddress),
+                             eventsFile: events.file)
                 .run(source, logSink: sink.setting)
             return
         }

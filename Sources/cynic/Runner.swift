@@ -26,6 +26,8 @@ struct Runner {
     var trust: PluginTrust = .ownerOnly
     /// The control API to serve, if any.
     var api: APISettings?
+    /// Where every connection's record is appended as a JSON line (`--events`).
+    var eventsFile: String?
 
     /// How long after the drain bound stopping may still take before cynic exits anyway: closing
     /// what is left takes milliseconds, unless an event loop is wedged in plugin code.
@@ -34,6 +36,13 @@ struct Runner {
     func run(_ source: Server.ServiceSource, logSink override: Configuration.LogSinkSetting?) async throws {
         if let raised = raiseOpenFileLimit() {
             logger.debug("open-file limit raised from \(raised.before) to \(raised.after)")
+        }
+        let metrics = CynicMetrics()
+        let events: ConnectionEventLog
+        do {
+            events = try ConnectionEventLog(logger: logger, file: eventsFile, metrics: metrics)
+        } catch {
+            throw failure("\(error)")
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let control = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -57,7 +66,8 @@ struct Runner {
             forcedExit.exitNow("second \(signalName)", status: 0)
         }
         let server = Server(directories: directories, source: source, group: group, controlLoop: control.next(),
-                            logger: logger, copies: copies, trust: trust, queuedBytes: queuedBytes)
+                            logger: logger, copies: copies, trust: trust, queuedBytes: queuedBytes,
+                            events: events, metrics: metrics)
         var sink: LogSink?
         defer { copies.removeAll() }
         do {
@@ -106,9 +116,11 @@ struct Runner {
         await controlAPI?.stop()
         await drain(services)
         try? await sink?.stop()
-        // Closes every channel still open: their plugins hear conn_end.
+        // Closes every channel still open: their plugins hear conn_end, their records say why.
+        ServerShutdown.begin()
         try? await group.shutdownGracefully()
         try? await control.shutdownGracefully()
+        await events.finish()
         forcedExit.disarm()
     }
 

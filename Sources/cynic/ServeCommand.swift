@@ -44,6 +44,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var plugins: PluginOptions
     @OptionGroup var shutdown: ShutdownOptions
     @OptionGroup var sendQueue: SendQueueOptions
+    @OptionGroup var events: EventsOptions
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -63,7 +64,7 @@ struct ServeCommand: AsyncParsableCommand {
         let apiSettings = try api.settings(defaultAddress: nil)
         plugins.trust.warnIfUnsafe(logger)
         let runner = Runner(directories: plugins.searchPath, shutdown: shutdown, logger: logger, queuedBytes: sendQueue.makeBudget(),
-                            trust: plugins.trust.trust, api: apiSettings)
+                            trust: plugins.trust.trust, api: apiSettings, eventsFile: events.file)
         let logSink: Configuration.LogSinkSetting = logSinkPath.map { .path($0) } ?? .disabled
         guard let behaviour else {
             try await runner.run(.fixed([]), logSink: logSink)

@@ -24,14 +24,15 @@ public enum TestServices {
 
     /// Starts one service of a shipped (or given) plugin on 127.0.0.1, port 0; `shapers` are
     /// written as on the command line (`latency:ms=200,probability=0.5`).
+    /// `events`, when given, gets the record of each connection.
     public static func start(_ behaviour: String, parameters: [String: String] = [:],
                              shapers: [String] = [], seed: UInt64? = nil,
-                             catalog: PluginCatalog = shipped) async throws -> Service {
+                             catalog: PluginCatalog = shipped, events: ConnectionEventLog? = nil) async throws -> Service {
         let inputs = parameters.mapValues { ParameterInput($0, origin: "test") }
         let spec = ServiceSpec(name: behaviour, behaviour: behaviour, address: .tcp(host: "127.0.0.1", port: 0),
                                parameters: inputs, shapers: try shapers.map { try ShaperSpec(commandLine: $0) },
                                seed: seed, origin: "test")
-        return try await Service.start(spec, plugins: catalog, group: group, logger: logger)
+        return try await Service.start(spec, plugins: catalog, group: group, logger: logger, events: events)
     }
 }
 

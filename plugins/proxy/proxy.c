@@ -69,15 +69,32 @@ static void proxy_destroy(void *instance) {
     free(self);
 }
 
-/* "host:port" with a port of 1 to 65535 ("[::1]:5432" included), or "unix:/path". The host
- * reads the address again at each open; this only catches a typo before any client comes. */
+/* "host:port" with a port of 1 to 65535 ("[::1]:5432" included), or "unix:/path", read by the
+ * host's rules (UpstreamAddress): the host reads the address again at each open, and this
+ * catches a typo before any client comes, rather than a refused open at every connection. */
 static bool address_readable(const char *address) {
-    if (strncmp(address, "unix:", 5) == 0) return address[5] != '\0';
+    if (strncmp(address, "unix:", 5) == 0) return address[5] == '/';
     const char *colon = strrchr(address, ':');
     if (colon == NULL || colon == address || colon[1] == '\0') return false;
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    return *end == '\0' && port >= 1 && port <= 65535;
+    long port = 0;
+    for (const char *digit = colon + 1; *digit != '\0'; digit++) {
+        if (*digit < '0' || *digit > '9' || port > 65535) return false;
+        port = port * 10 + (*digit - '0');
+    }
+    if (port < 1 || port > 65535) return false;
+    const char *host = address, *host_end = colon;
+    if (*host == '[') {
+        /* Brackets hold an IPv6 address, and end right before the port's colon. */
+        if (host_end - host < 3 || host_end[-1] != ']') return false;
+        host++;
+        host_end--;
+    }
+    for (const char *c = host; c < host_end; c++) {
+        unsigned char byte = (unsigned char)*c;
+        if (byte <= 0x20 || byte >= 0x7f || byte == '/' || byte == '[' || byte == ']') return false;
+        if (byte == ':' && address[0] != '[') return false; /* an IPv6 address needs its brackets */
+    }
+    return true;
 }
 
 static const char *proxy_configure(void *instance, const char *upstream, const char *unreachable) {
