@@ -1,4 +1,4 @@
-"""The README's example, run as written: its first Python block is a test module of its own."""
+"""The README's Python blocks, run as written: the first is a test module of its own."""
 
 import pathlib
 import re
@@ -32,10 +32,20 @@ CONFTEST = textwrap.dedent("""
 """)
 
 
+def python_blocks():
+    return re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+
+
 def test_the_readme_example_runs_as_written(pytester):
-    example = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
+    example = python_blocks()[0]
     assert "def test_client_survives_a_reset(cynic):" in example
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_example=example)
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(passed=2)
+
+
+def test_the_readme_use_without_pytest_runs_as_written(cynic):
+    without_pytest, error = python_blocks()[1:]
+    exec(compile(without_pytest, "README.md (without pytest)", "exec"), {})
+    exec(compile(error, "README.md (an error)", "exec"), {"cynic": cynic})

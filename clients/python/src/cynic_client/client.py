@@ -64,8 +64,8 @@ class Cynic:
         self.token = token
         self.timeout = timeout
         self._url = url
-        # The names of the services this client created, oldest first: the pytest fixture
-        # deletes them when its test ends.
+        # The services this client created and has not deleted, oldest first: the pytest
+        # fixture deletes them when its test ends.
         self.created: List[str] = []
 
     def __repr__(self) -> str:
@@ -104,6 +104,8 @@ class Cynic:
 
     def delete(self, name: str) -> None:
         self.request("DELETE", _path("services", name))
+        if name in self.created:
+            self.created.remove(name)
 
     def reset(self) -> List["Service"]:
         """Back to the services cynic started with: those created through the API are removed."""

@@ -31,7 +31,7 @@ def cynic(cynic_server):
     client = cynic_server.client()
     yield client
     _alive(cynic_server)
-    for name in reversed(client.created):
+    for name in list(reversed(client.created)):
         try:
             client.delete(name)
         except CynicError as error:
