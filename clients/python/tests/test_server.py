@@ -46,7 +46,7 @@ def test_the_fixture_starts_cynic_once_and_gives_each_test_a_clean_one(pytester,
             record(cynic_server)
             assert cynic.services() == []
     """))
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess()
     result.assert_outcomes(passed=1, failed=1)
     [first, second] = seen.read_text().splitlines()
     assert first == second  # one cynic for the session
