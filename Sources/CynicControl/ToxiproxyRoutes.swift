@@ -54,7 +54,7 @@ struct ToxiproxyRoutes: Sendable {
         routes.add(.delete, "/proxies/:proxy/toxics/:toxic") { request in
             let (name, toxic) = (try await proxy(request.parameter("proxy")).spec.name, request.parameter("toxic"))
             _ = try await run { () throws(ControlError) in
-                try await server.changeService(name) { spec throws(ControlError) in
+                try await server.changeService(name, reshapeOpenConnections: true) { spec throws(ControlError) in
                     guard spec.shapers.contains(where: { $0.name == toxic }) else { throw Self.toxicNotFound }
                     spec.shapers.removeAll { $0.name == toxic }
                 }
@@ -153,7 +153,7 @@ struct ToxiproxyRoutes: Sendable {
         let shaper = try await shaper(type: type, name: toxicName, stream: stream, toxicity: toxicity,
                                       attributes: try Self.attributes(fields), existing: nil)
         let changed = try await run { () throws(ControlError) in
-            try await server.changeService(name) { spec throws(ControlError) in
+            try await server.changeService(name, reshapeOpenConnections: true) { spec throws(ControlError) in
                 guard !spec.shapers.contains(where: { $0.name == toxicName }) else {
                     throw ControlError(.conflict, "toxic already exists", field: "name")
                 }
@@ -174,7 +174,7 @@ struct ToxiproxyRoutes: Sendable {
         let shaper = try await shaper(type: old.type, name: toxicName, stream: current.direction, toxicity: toxicity,
                                       attributes: try Self.attributes(fields), existing: current)
         let changed = try await run { () throws(ControlError) in
-            try await server.changeService(spec.name) { spec throws(ControlError) in
+            try await server.changeService(spec.name, reshapeOpenConnections: true) { spec throws(ControlError) in
                 guard let index = spec.shapers.firstIndex(where: { $0.name == toxicName }) else { throw Self.toxicNotFound }
                 spec.shapers[index] = shaper
             }

@@ -46,6 +46,14 @@ final class ConnectionDriver: ChannelInboundHandler {
         let instance: BehaviourInstance
         let callbacks: cynic_shaper
         var state: UnsafeMutableRawPointer?
+
+        /// What a removed shaper leaves in its place: no callbacks, so every action passes on
+        /// to the next position, and positions (and the handles that name them) stay as they are.
+        func removed() -> ShaperStage {
+            ShaperStage(name: name, instance: instance, callbacks: cynic_shaper(), state: nil, isRemoved: true)
+        }
+
+        var isRemoved = false
     }
 
     private let instance: BehaviourInstance
@@ -55,7 +63,7 @@ final class ConnectionDriver: ChannelInboundHandler {
     let group: ConnectionGroup
     /// The shapers with direction "upstream" drawn for this client: each upstream it opens goes
     /// through them.
-    private let upstreamShapers: [ServiceSetup.Shaper]
+    private var upstreamShapers: [ServiceSetup.Shaper]
     /// The connection's event loop: known at accept for a client, at `open` for an upstream.
     private var loop: (any EventLoop)?
     /// The peer reset the connection (ECONNRESET): how an upstream's `ended` tells it.
@@ -127,7 +135,7 @@ final class ConnectionDriver: ChannelInboundHandler {
     /// the connection becomes active on its event loop.
     private var callbackSlot: CallbackSlot?
     /// The watchdog's labels of the behaviour (at 0) and of each shaper (at its position + 1).
-    private let callbackLabels: [UInt32]
+    private var callbackLabels: [UInt32]
     /// HTTP requests waiting until the answer to the previous one is done.
     private var pendingRequests: Deque<CollectedRequest> = []
 
@@ -279,6 +287,10 @@ final class ConnectionDriver: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let reshape = event as? Reshape {
+            apply(reshape)
+            return
+        }
         if let close = event as? CloseConnection {
             guard !ended else { return }
             ending = ending ?? ConnectionEnd(.closed, by: .cynic, reason: close.reason)
@@ -682,6 +694,45 @@ final class ConnectionDriver: ChannelInboundHandler {
             recordContext?.log.add(makeRecord(end))
         }
         context = nil
+    }
+
+    // MARK: Shapers changed while open
+
+    /// toxiproxy's toxics apply to open connections: the shapers named go, the new ones join
+    /// after the others, here and on every upstream of the group (and those it opens later).
+    private func apply(_ reshape: Reshape) {
+        guard !ended, context != nil, !isUpstream else { return }
+        for name in reshape.removed { removeStage(named: name) }
+        for shaper in reshape.downstream { appendStage(shaper) }
+        upstreamShapers.removeAll { reshape.removed.contains($0.name) }
+        upstreamShapers += reshape.upstream
+        for member in group.members where member !== self {
+            for name in reshape.removed { member.removeStage(named: name) }
+            for shaper in reshape.upstream { member.appendStage(shaper) }
+        }
+        group.pumpAll()
+    }
+
+    private func appendStage(_ shaper: ServiceSetup.Shaper) {
+        guard !ended, !handles.isEmpty, let callbacks = shaper.instance.plugin.shaper else { return }
+        stages.append(ShaperStage(name: shaper.name, instance: shaper.instance, callbacks: callbacks, state: nil))
+        let index = stages.count - 1
+        handles.append(ConnectionHandles.acquire(self, position: index + 1))
+        let service = logger[metadataKey: "service"].map { "\($0)" } ?? "none"
+        callbackLabels.append(CallbackRegistry.shared.label(plugin: shaper.instance.plugin.name, service: service))
+        callPlugin(.shaperConnOpen, at: index + 1) {
+            stages[index].state = stages[index].callbacks.conn_open?(stages[index].instance.pointer, handles[index + 1])
+        }
+    }
+
+    private func removeStage(named name: String) {
+        guard !ended, let index = stages.firstIndex(where: { $0.name == name && !$0.isRemoved }) else { return }
+        let stage = stages[index]
+        stages[index] = stage.removed()
+        callPlugin(.shaperConnEnd, at: index + 1) { stage.callbacks.conn_end?(stage.state) }
+        // The shaper's handle goes stale (a late call gets CYNIC_ERR_CLOSED); its position passes on.
+        ConnectionHandles.release(handles[index + 1])
+        handles[index + 1] = ConnectionHandles.acquire(self, position: index + 1)
     }
 
     /// Who a close or reset queued from `position` comes from.

@@ -15,6 +15,9 @@ final class OpenChannels: Sendable {
         _ = channels.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
     }
 
+    /// Every one open now.
+    var all: [any Channel] { channels.withLock { Array($0.values) } }
+
     /// Closes every one with a FIN, on its event loop; each ends `closed` by cynic with `reason`.
     /// Returns how many were asked to close.
     @discardableResult
@@ -25,6 +28,15 @@ final class OpenChannels: Sendable {
         }
         return open.count
     }
+}
+
+/// Asks a connection's driver to change its shapers (see `Service.reshapeOpenConnections`),
+/// travelling as `CloseConnection` does.
+struct Reshape: Sendable {
+    let removed: [String]
+    /// Drawn for this connection, by direction.
+    let downstream: [ServiceSetup.Shaper]
+    let upstream: [ServiceSetup.Shaper]
 }
 
 /// Asks a connection's driver to close it (a user event: it travels to the driver on the

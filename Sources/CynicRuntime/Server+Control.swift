@@ -54,8 +54,11 @@ extension Server {
 
     /// Changes a service with `edit` (its name stays), then turns it on or off when `enabled` is
     /// given. Off, it stops accepting; `dropConnections` also closes the connections it has
-    /// open (what toxiproxy does when a proxy is disabled).
+    /// open (what toxiproxy does when a proxy is disabled). `reshapeOpenConnections` gives the
+    /// connections already open the shapers added and takes away those removed, as toxiproxy
+    /// does with toxics; otherwise only new connections see the change.
     public func changeService(_ name: String, enabled: Bool? = nil, dropConnections: Bool = false,
+                              reshapeOpenConnections: Bool = false,
                               _ edit: @Sendable (inout ServiceSpec) throws(ControlError) -> Void = { _ in }) async throws(ControlError) -> ServiceStatus {
         try await change { () throws(ControlError) in
             guard let service = services[name] else { throw ControlError.serviceNotFound(name) }
@@ -63,10 +66,12 @@ extension Server {
             try edit(&spec)
             spec.name = name
             spec.shapers = ServiceSpec.namedUniquely(spec.shapers)
-            if !spec.sameService(as: service.spec) {
+            let before = service.spec
+            if !spec.sameService(as: before) {
                 try await applyChecked(runningServices.map { $0.spec.name == name ? spec : $0.spec })
             }
             guard let changed = services[name] else { throw ControlError.serviceNotFound(name) }
+            if reshapeOpenConnections { reshape(changed, from: before.shapers) }
             switch enabled {
             case true?: try await enable(changed)
             case false?: await disable(changed, dropConnections: dropConnections)
@@ -113,7 +118,11 @@ extension Server {
                 if matching(spec) { spec.shapers = [] }
                 return spec
             }
+            let before = Dictionary(uniqueKeysWithValues: runningServices.map { ($0.spec.name, $0.spec.shapers) })
             try await applyChecked(wanted)
+            for service in runningServices where matching(service.spec) {
+                reshape(service, from: before[service.spec.name] ?? [])
+            }
             for service in runningServices where matching(service.spec) && disabled[service.spec.name] != nil {
                 try await enable(service)
             }
@@ -163,6 +172,18 @@ extension Server {
             throw ControlError(error)
         }
         for failure in failures { logger.error("\(failure)") }
+    }
+
+    /// Hands the open connections of `service` the difference between `old` shapers and its
+    /// current ones: a shaper changed is removed and added anew.
+    private func reshape(_ service: Service, from old: [ShaperSpec]) {
+        let current = service.spec.shapers
+        let removed = old.filter { shaper in !current.contains(shaper) }.map(\.name)
+        let addedNames = current.filter { shaper in !old.contains(shaper) }.map(\.name)
+        guard !removed.isEmpty || !addedNames.isEmpty else { return }
+        let added = addedNames.compactMap { name in service.setup?.shapers.first { $0.name == name } }
+        let asked = service.reshapeOpenConnections(removed: removed, added: added)
+        if asked > 0 { logger.info("service \(service.spec.name): \(asked) open connection(s) reshaped (removed: \(removed), added: \(addedNames))") }
     }
 
     private func enable(_ service: Service) async throws(ControlError) {

@@ -257,20 +257,38 @@ public final class Service: Sendable {
     /// by direction: those toward the client, and those for every upstream it opens; `applied`
     /// says for each of the setup's shapers whether it was drawn.
     private func drawShapers(of setup: ServiceSetup) -> (downstream: [ServiceSetup.Shaper], upstream: [ServiceSetup.Shaper], applied: [Bool]) {
-        let applied = setup.shapers.map { shaper -> Bool in
-            if shaper.probability >= 1 { return true }
-            if shaper.probability <= 0 { return false }
-            let draw = draws.withLock { state -> UInt64 in
-                state &+= 0x9e37_79b9_7f4a_7c15
-                var z = state
-                z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-                z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-                return z ^ (z >> 31)
-            }
-            return Double(draw >> 11) / Double(1 << 53) < shaper.probability
-        }
+        let applied = setup.shapers.map { draw($0.probability) }
         let drawn = zip(setup.shapers, applied).filter(\.1).map(\.0)
         return (drawn.filter { $0.direction == .downstream }, drawn.filter { $0.direction == .upstream }, applied)
+    }
+
+    /// Whether a shaper of this probability applies to one more connection.
+    private func draw(_ probability: Double) -> Bool {
+        if probability >= 1 { return true }
+        if probability <= 0 { return false }
+        let draw = draws.withLock { state -> UInt64 in
+            state &+= 0x9e37_79b9_7f4a_7c15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+            return z ^ (z >> 31)
+        }
+        return Double(draw >> 11) / Double(1 << 53) < probability
+    }
+
+    /// Changes the shapers of the connections open now, as toxiproxy's toxics do (a new
+    /// connection gets the service's setup anyway): each drops the shapers named `removed` and
+    /// takes those of `added` drawn for it, after the others. Returns how many it asked.
+    @discardableResult
+    public func reshapeOpenConnections(removed: [String], added: [ServiceSetup.Shaper]) -> Int {
+        let channels = openChannels.all
+        for channel in channels {
+            let drawn = added.filter { draw($0.probability) }
+            channel.pipeline.fireUserInboundEventTriggered(
+                Reshape(removed: removed, downstream: drawn.filter { $0.direction == .downstream },
+                        upstream: drawn.filter { $0.direction == .upstream }))
+        }
+        return channels.count
     }
 
     /// Closes every open client connection of the service now, with a FIN: each ends `closed` by

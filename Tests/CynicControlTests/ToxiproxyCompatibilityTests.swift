@@ -85,6 +85,39 @@ struct ToxiproxyCompatibilityTests {
         #expect(result.status == 0 && result.standardOutput.contains("ok"), "\(result.output)\n\(api.cynic.standardError)")
     }
 
+    @Test("a toxic applies to the connections already open, as toxiproxy's do; a shaper through cynic's own API waits for the next one")
+    func toxicsOnOpenConnections() throws {
+        let upstream = try UpstreamServer.tcp("echo")
+        let api = try CynicWithAPI()
+        let created = try api.call("POST", "/proxies", #"{"name": "pool", "listen": "127.0.0.1:0", "upstream": "\#(upstream.address)"}"#)
+        let open = try SocketClient(port: CynicWithAPI.port(of: created.object))
+        #expect(try echo(open) < 0.9)
+        // A toxic, downstream then upstream: the pooled connection slows down at once.
+        _ = try api.call("POST", "/proxies/pool/toxics", #"{"type": "latency", "attributes": {"latency": 1000}}"#)
+        #expect(try echo(open) >= 0.9)
+        _ = try api.call("DELETE", "/proxies/pool/toxics/latency_downstream")
+        #expect(try echo(open) < 0.9)
+        _ = try api.call("POST", "/proxies/pool/toxics", #"{"type": "latency", "stream": "upstream", "attributes": {"latency": 1000}}"#)
+        #expect(try echo(open) >= 0.9, "an upstream toxic reaches the open upstream connection")
+        let reset = try api.call("POST", "/reset")
+        #expect(reset.status == 204)
+        #expect(try echo(open) < 0.9, "/reset takes every toxic off the open connections too")
+        // cynic's own API: the next connection, not this one.
+        _ = try api.call("POST", "/services/pool/shapers", #"{"shaper": "latency", "parameters": {"ms": 1000, "mode": "per-chunk"}}"#)
+        #expect(try echo(open) < 0.9)
+        #expect(try roundTrip(CynicWithAPI.port(of: created.object)) >= 0.9)
+    }
+
+    /// Seconds for one line to come back on an open connection.
+    private func echo(_ client: SocketClient) throws -> Double {
+        let clock = ContinuousClock()
+        let start = clock.now
+        _ = client.send("ping\n")
+        guard case .bytes = client.receive(timeout: 15) else { throw RoundTripFailed() }
+        let elapsed = clock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+
     @Test("the README's toxiproxy session, as HTTP calls, in front of a real Redis", .enabled(if: RedisServer.isInstalled || inCI))
     func readmeSessionWithRedis() throws {
         let redis = try RedisServer.start()
