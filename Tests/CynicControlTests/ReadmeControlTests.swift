@@ -19,6 +19,13 @@ struct ReadmeControlTests {
         #expect(try api.call("GET", "/services").array.isEmpty)
     }
 
+    @Test("the README's pytest example is the client's own, which its tests run as written")
+    func pytestExample() throws {
+        let client = try String(contentsOfFile: Paths.repository + "/clients/python/README.md", encoding: .utf8)
+        let example = try #require(client.components(separatedBy: "```python\n").dropFirst().first?.components(separatedBy: "```").first)
+        #expect(Readme.blocks("python").contains(example))
+    }
+
     @Test("the README's toxiproxy-python example runs as written, in front of a real Redis",
           .enabled(if: RedisServer.isInstalled || ProcessInfo.processInfo.environment["CI"] == "true"))
     func toxiproxyExample() throws {
