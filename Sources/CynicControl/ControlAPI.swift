@@ -23,8 +23,10 @@ public final class ControlAPI: Sendable {
     public let boundAddress: String
     private let serviceGroup: ServiceGroup
     private let running: Task<Void, Never>
+    private let server: Server
 
-    private init(boundAddress: String, serviceGroup: ServiceGroup, running: Task<Void, Never>) {
+    private init(boundAddress: String, serviceGroup: ServiceGroup, running: Task<Void, Never>, server: Server) {
+        self.server = server
         self.boundAddress = boundAddress
         self.serviceGroup = serviceGroup
         self.running = running
@@ -74,12 +76,14 @@ public final class ControlAPI: Sendable {
             running.cancel()
             throw error
         }
-        return ControlAPI(boundAddress: boundAddress, serviceGroup: serviceGroup, running: running)
+        return ControlAPI(boundAddress: boundAddress, serviceGroup: serviceGroup, running: running, server: server)
     }
 
     /// Stops listening. Requests under way get a moment to finish; a client waiting on events
     /// (a long poll, a stream) is cut then, so stopping never waits on a client.
     public func stop() async {
+        // Streams of events end first, their answers finished while the event loops run.
+        server.events?.endSubscriptions()
         await serviceGroup.triggerGracefulShutdown()
         let running = self.running
         let cutOff = Task {

@@ -182,12 +182,18 @@ public final class ConnectionEventLog: Sendable {
     /// Ends every subscription and waits until every line is written; the file is closed. Records
     /// added afterwards are kept and handed out, not written.
     public func finish() async {
+        endSubscriptions()
+        await output.finish()
+    }
+
+    /// Ends every subscription (their streams finish); the log and its file go on. The control
+    /// API does this when it stops, so that a stream's answer ends while its event loop runs.
+    public func endSubscriptions() {
         let subscribers = state.withLock { state in
             defer { state.subscribers.removeAll() }
             return Array(state.subscribers.values)
         }
         for subscriber in subscribers { subscriber.continuation.finish() }
-        await output.finish()
     }
 }
 
