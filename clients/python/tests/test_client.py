@@ -255,4 +255,8 @@ def test_cynic_output_is_drained_so_it_never_blocks_on_a_full_pipe(cynic, cynic_
         service = cynic.service("reset")
         service.delete()
     assert time.monotonic() - started < 60
-    assert any(f"service {service.name} removed" in line for line in cynic_server.output())
+    # The reader threads take the last line a moment after cynic writes it.
+    deadline = time.monotonic() + 10
+    while not any(f"service {service.name} removed" in line for line in cynic_server.output()):
+        assert time.monotonic() < deadline, cynic_server.output()[-5:]
+        time.sleep(0.05)
