@@ -52,31 +52,36 @@ struct ShaperModeTests {
         let service = try await TestServices.start("drip", parameters: ["size": "5", "interval_ms": "250"],
                                                    shapers: ["latency:ms=1000,mode=per-chunk"])
         defer { Task { await service.stop() } }
-        // Each receive with its time: the chunks' spacing is what this checks.
-        let (bytes, arrivals) = try await offThePool { () throws -> ([UInt8], [Double]) in
-            let start = Date()
-            let client = try SocketClient(port: service.port)
-            client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            var bytes: [UInt8] = []
-            var arrivals: [Double] = []
-            while case .bytes(let chunk) = client.receive(timeout: 15) {
-                arrivals.append(Date().timeIntervalSince(start))
-                bytes += chunk
+        // Each receive with its time: the chunks' spacing is what this checks. Spacing is what a
+        // loaded machine blurs (a thread held up delivers two chunks as one): held once in three.
+        var seen: [[Double]] = []
+        let spread = try await holdsOnce {
+            let (bytes, arrivals) = try await offThePool { () throws -> ([UInt8], [Double]) in
+                let start = Date()
+                let client = try SocketClient(port: service.port)
+                client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                var bytes: [UInt8] = []
+                var arrivals: [Double] = []
+                while case .bytes(let chunk) = client.receive(timeout: 15) {
+                    arrivals.append(Date().timeIntervalSince(start))
+                    bytes += chunk
+                }
+                return (bytes, arrivals)
             }
-            return (bytes, arrivals)
+            let answer = String(decoding: bytes, as: UTF8.self)
+            #expect(answer.hasPrefix("HTTP/1.1 200"))
+            #expect(answer.components(separatedBy: "\r\n\r\n").last?.utf8.count == 5, "\(answer)")
+            let first = try #require(arrivals.first), last = try #require(arrivals.last)
+            #expect(first >= 1.0, "first chunk after \(first) s")
+            // The last byte was sent 1 s after the first: it arrives the latency after that...
+            #expect(last >= 2.0, "last chunk after \(last) s")
+            // ...not the latency once per chunk (6 chunks: 6 s and more).
+            #expect(last < 4.5, "last chunk after \(last) s")
+            seen.append(arrivals)
+            // Spread out as they were sent, not in one burst at the end.
+            return last - first >= 0.75 && arrivals.count >= 3
         }
-        let answer = String(decoding: bytes, as: UTF8.self)
-        #expect(answer.hasPrefix("HTTP/1.1 200"))
-        #expect(answer.components(separatedBy: "\r\n\r\n").last?.utf8.count == 5, "\(answer)")
-        let first = try #require(arrivals.first), last = try #require(arrivals.last)
-        #expect(first >= 1.0, "first chunk after \(first) s")
-        // The last byte was sent 1 s after the first: it arrives the latency after that...
-        #expect(last >= 2.0, "last chunk after \(last) s")
-        // ...not the latency once per chunk (6 chunks: 6 s and more).
-        #expect(last < 4.5, "last chunk after \(last) s")
-        // Spread out as they were sent, not in one burst at the end.
-        #expect(last - first >= 0.75, "arrivals \(arrivals)")
-        #expect(arrivals.count >= 3, "arrivals \(arrivals)")
+        #expect(spread, "arrivals \(seen)")
     }
 
     @Test("latency per-chunk on a behaviour that queues everything at once: one delay in all")
