@@ -40,7 +40,8 @@ extension Server {
 
     // MARK: Changing
 
-    /// Starts a new service; `enabled: false` binds its address and does not accept.
+    /// Starts a new service. `enabled: false` makes it turned off: bound once, so that port 0 gets
+    /// the port it will keep, then not listening until it is enabled.
     public func createService(_ spec: ServiceSpec, enabled: Bool = true) async throws(ControlError) -> ServiceStatus {
         try await change { () throws(ControlError) in
             guard services[spec.name] == nil else {
