@@ -25,7 +25,7 @@ func standardDeviation(_ values: [Double]) -> Double {
 struct ShaperModeTests {
     @Test("timeout ms=0: nothing arrives and the connection stays open; the client's read times out")
     func timeoutSilent() async throws {
-        let service = try await TestServices.start("random", parameters: ["length": "5"], shapers: ["timeout"])
+        let service = try await TestServices.start("random", parameters: ["length": "5"], shapers: ["timeout"], on: TestServices.timingGroup)
         defer { Task { await service.stop() } }
         let answer = try await offThePool { try TimedAnswer(port: service.port, timeout: 2) }
         #expect(answer.bytes.isEmpty)
@@ -37,7 +37,7 @@ struct ShaperModeTests {
     @Test("timeout ms=800: nothing arrives, then the connection is closed `ms` after the open")
     func timeoutCloses() async throws {
         // No request: a request still unread at the close would make it an RST.
-        let service = try await TestServices.start("random", parameters: ["length": "5"], shapers: ["timeout:ms=800"])
+        let service = try await TestServices.start("random", parameters: ["length": "5"], shapers: ["timeout:ms=800"], on: TestServices.timingGroup)
         defer { Task { await service.stop() } }
         let answer = try await offThePool { try TimedAnswer(port: service.port, timeout: 10) }
         #expect(answer.bytes.isEmpty)
@@ -50,7 +50,7 @@ struct ShaperModeTests {
     func latencyPerChunk() async throws {
         // drip: the head and a byte at once, then a byte every 250 ms: the last at 1 s.
         let service = try await TestServices.start("drip", parameters: ["size": "5", "interval_ms": "250"],
-                                                   shapers: ["latency:ms=1000,mode=per-chunk"])
+                                                   shapers: ["latency:ms=1000,mode=per-chunk"], on: TestServices.timingGroup)
         defer { Task { await service.stop() } }
         // Each receive with its time: the chunks' spacing is what this checks. Spacing is what a
         // loaded machine blurs (a thread held up delivers two chunks as one): held once in three.
@@ -87,7 +87,7 @@ struct ShaperModeTests {
     @Test("latency per-chunk on a behaviour that queues everything at once: one delay in all")
     func latencyPerChunkAtOnce() async throws {
         let service = try await TestServices.start("random", parameters: ["length": "200000"],
-                                                   shapers: ["slicer:size=1000,delay_ms=0", "latency:ms=1500,mode=per-chunk"])
+                                                   shapers: ["slicer:size=1000,delay_ms=0", "latency:ms=1500,mode=per-chunk"], on: TestServices.timingGroup)
         defer { Task { await service.stop() } }
         let answer = try await offThePool { try TimedAnswer(port: service.port) }
         #expect(answer.bytes.count == 200_000)
@@ -162,7 +162,7 @@ struct ShaperModeTests {
         let expected = try drawnDelays(ms: ms, jitter: jitter, seed: 42, distribution: distribution, sigma: sigma, count: 4)
         let jitterText = distribution == "lognormal" ? "sigma=\(sigma)" : "jitter_ms=\(jitter)"
         let service = try await TestServices.start("random", parameters: ["length": "1"],
-                                                   shapers: ["latency:ms=\(ms),\(jitterText),distribution=\(distribution),seed=42"])
+                                                   shapers: ["latency:ms=\(ms),\(jitterText),distribution=\(distribution),seed=42"], on: TestServices.timingGroup)
         defer { Task { await service.stop() } }
         let port = service.port
         // One at a time: the draws are taken in accept order. A loaded machine only adds delay,
@@ -181,7 +181,7 @@ struct ShaperModeTests {
                                  ("latency:distribution=pareto", "distribution: expected uniform, normal or lognormal"),
                                  ("latency:distribution=lognormal,jitter_ms=5", "jitter_ms does not apply to lognormal"),
                                  ("latency:sigma=0.5", "sigma applies to lognormal only")] {
-            let error = await #expect(throws: ServiceError.self) { try await TestServices.start("random", shapers: [shaper]) }
+            let error = await #expect(throws: ServiceError.self) { try await TestServices.start("random", shapers: [shaper], on: TestServices.timingGroup) }
             #expect(error?.description.contains(reason) == true, "\(shaper): \(error.map { "\($0)" } ?? "no error")")
         }
     }
@@ -190,7 +190,7 @@ struct ShaperModeTests {
     func bandwidthShared() async throws {
         let rate = 100_000.0
         let service = try await TestServices.start("random", parameters: ["length": "150000"],
-                                                   shapers: ["bandwidth:bytes_per_second=100000,shared=true"])
+                                                   shapers: ["bandwidth:bytes_per_second=100000,shared=true"], on: TestServices.timingGroup)
         defer { Task { await service.stop() } }
         let port = service.port
         // Alone: all of the cap (the best of three, as in ShaperTests.bandwidth).
@@ -220,7 +220,7 @@ struct ShaperModeTests {
     @Test("bandwidth per connection (the default): two connections each get the whole cap")
     func bandwidthPerConnection() async throws {
         let service = try await TestServices.start("random", parameters: ["length": "150000"],
-                                                   shapers: ["bandwidth:bytes_per_second=100000"])
+                                                   shapers: ["bandwidth:bytes_per_second=100000"], on: TestServices.timingGroup)
         defer { Task { await service.stop() } }
         let port = service.port
         var rates: [Int] = []

@@ -54,9 +54,9 @@ func quickest(_ attempts: Int = 3, under enough: Double, _ answer: () throws -> 
 struct ShaperTests {
     @Test("latency: the first byte waits `ms`, plus at most `jitter_ms`")
     func latency() async throws {
-        let plain = try await TestServices.start("random", parameters: ["length": "5"])
+        let plain = try await TestServices.start("random", parameters: ["length": "5"], on: TestServices.timingGroup)
         let delayed = try await TestServices.start("random", parameters: ["length": "5"],
-                                                   shapers: ["latency:ms=1000,jitter_ms=200"])
+                                                   shapers: ["latency:ms=1000,jitter_ms=200"], on: TestServices.timingGroup)
         defer { Task { await plain.stop(); await delayed.stop() } }
         // Without the shaper the same service answers at once: the delay below is the shaper's.
         let baseline = try await offThePool { try quickest(5, under: 0.8) { try TimedAnswer(port: plain.port) } }
@@ -73,7 +73,7 @@ struct ShaperTests {
 
     @Test("latency on an HTTP service: the request waits, then is answered")
     func latencyHTTP() async throws {
-        let service = try await TestServices.start("http-json", shapers: ["latency:ms=300"])
+        let service = try await TestServices.start("http-json", shapers: ["latency:ms=300"], on: TestServices.timingGroup)
         defer { Task { await service.stop() } }
         let answer = try await offThePool {
             try TimedAnswer(port: service.port, request: "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -87,7 +87,7 @@ struct ShaperTests {
     func bandwidth() async throws {
         let rate = 100_000.0
         let service = try await TestServices.start("random", parameters: ["length": "200000"],
-                                                   shapers: ["bandwidth:bytes_per_second=100000"])
+                                                   shapers: ["bandwidth:bytes_per_second=100000"], on: TestServices.timingGroup)
         defer { Task { await service.stop() } }
         // Never faster than the cap, on every transfer. Slower can be the machine's doing: a
         // stall of the whole process on a loaded machine is time the shaper cannot give back
@@ -108,7 +108,7 @@ struct ShaperTests {
     @Test("slicer: writes cut into small pieces with a delay between them")
     func slicer() async throws {
         let service = try await TestServices.start("random", parameters: ["length": "40"],
-                                                   shapers: ["slicer:size=4,delay_ms=20"])
+                                                   shapers: ["slicer:size=4,delay_ms=20"], on: TestServices.timingGroup)
         defer { Task { await service.stop() } }
         let answer = try await offThePool { try TimedAnswer(port: service.port) }
         #expect(answer.bytes.count == 40)
@@ -118,8 +118,8 @@ struct ShaperTests {
 
     @Test("limit: exactly `bytes`, then a FIN — or an RST with reset=true")
     func limit() async throws {
-        let closing = try await TestServices.start("random", parameters: ["length": "100000"], shapers: ["limit:bytes=100"])
-        let resetting = try await TestServices.start("random", parameters: ["length": "100000"], shapers: ["limit:bytes=100,reset=true"])
+        let closing = try await TestServices.start("random", parameters: ["length": "100000"], shapers: ["limit:bytes=100"], on: TestServices.timingGroup)
+        let resetting = try await TestServices.start("random", parameters: ["length": "100000"], shapers: ["limit:bytes=100,reset=true"], on: TestServices.timingGroup)
         defer { Task { await closing.stop(); await resetting.stop() } }
         let closed = try await offThePool { try TimedAnswer(port: closing.port) }
         #expect(closed.bytes.count == 100)
@@ -131,8 +131,8 @@ struct ShaperTests {
 
     @Test("reset-after: an RST in the middle of a body, after N bytes or N ms")
     func resetAfter() async throws {
-        let byBytes = try await TestServices.start("random", parameters: ["length": "100000"], shapers: ["reset-after:bytes=1000"])
-        let byTime = try await TestServices.start("noresponse", shapers: ["reset-after:ms=300"])
+        let byBytes = try await TestServices.start("random", parameters: ["length": "100000"], shapers: ["reset-after:bytes=1000"], on: TestServices.timingGroup)
+        let byTime = try await TestServices.start("noresponse", shapers: ["reset-after:ms=300"], on: TestServices.timingGroup)
         defer { Task { await byBytes.stop(); await byTime.stop() } }
         let cut = try await offThePool { try TimedAnswer(port: byBytes.port) }
         #expect(cut.bytes.count <= 1000)
@@ -146,7 +146,7 @@ struct ShaperTests {
 
     @Test("slow-close: the whole answer comes at once, the FIN `ms` later")
     func slowClose() async throws {
-        let service = try await TestServices.start("http-html", shapers: ["slow-close:ms=2500"])
+        let service = try await TestServices.start("http-html", shapers: ["slow-close:ms=2500"], on: TestServices.timingGroup)
         defer { Task { await service.stop() } }
         let answer = try await offThePool {
             try quickest(under: 1.5) { try TimedAnswer(port: service.port, request: "GET / HTTP/1.1\r\nHost: x\r\n\r\n") }
@@ -160,7 +160,7 @@ struct ShaperTests {
     @Test("shapers chain in order: slicer, then limit")
     func chain() async throws {
         let service = try await TestServices.start("random", parameters: ["length": "1000"],
-                                                   shapers: ["slicer:size=10,delay_ms=1", "limit:bytes=55"])
+                                                   shapers: ["slicer:size=10,delay_ms=1", "limit:bytes=55"], on: TestServices.timingGroup)
         defer { Task { await service.stop() } }
         let answer = try await offThePool { try TimedAnswer(port: service.port) }
         #expect(answer.bytes.count == 55)
@@ -172,7 +172,7 @@ struct ShaperTests {
         /// Which of 60 connections the shaper applied to: `limit` cuts a 2-byte answer to 1.
         func applied(seed: UInt64) async throws -> [Bool] {
             let service = try await TestServices.start("random", parameters: ["length": "2"],
-                                                       shapers: ["limit:bytes=1,probability=0.5"], seed: seed)
+                                                       shapers: ["limit:bytes=1,probability=0.5"], seed: seed, on: TestServices.timingGroup)
             defer { Task { await service.stop() } }
             let port = service.port
             // One connection at a time: the draws are taken in accept order.
@@ -184,7 +184,7 @@ struct ShaperTests {
         #expect((15...45).contains(count), "applied to \(count) of 60")
         #expect(try await applied(seed: 42) == first, "the same seed draws the same")
         #expect(try await applied(seed: 7) != first, "another seed draws otherwise")
-        let never = try await TestServices.start("random", parameters: ["length": "1"], shapers: ["latency:ms=3000,probability=0"])
+        let never = try await TestServices.start("random", parameters: ["length": "1"], shapers: ["latency:ms=3000,probability=0"], on: TestServices.timingGroup)
         defer { Task { await never.stop() } }
         let quick = try await offThePool { try quickest(under: 2.0) { try TimedAnswer(port: never.port) } }
         #expect(try #require(quick.firstByte) < 2.0)
@@ -192,11 +192,11 @@ struct ShaperTests {
 
     @Test("an unknown shaper, or a behaviour used as a shaper, is refused with the list of shapers")
     func unknownShaper() async throws {
-        let unknown = await #expect(throws: ServiceError.self) { try await TestServices.start("random", shapers: ["lag:ms=1"]) }
+        let unknown = await #expect(throws: ServiceError.self) { try await TestServices.start("random", shapers: ["lag:ms=1"], on: TestServices.timingGroup) }
         #expect(unknown?.description.contains("unknown shaper 'lag' (available: bandwidth, latency, limit, reset-after, slicer, slow-close, timeout)") == true)
-        let behaviour = await #expect(throws: ServiceError.self) { try await TestServices.start("random", shapers: ["reset"]) }
+        let behaviour = await #expect(throws: ServiceError.self) { try await TestServices.start("random", shapers: ["reset"], on: TestServices.timingGroup) }
         #expect(behaviour?.description.contains("unknown shaper 'reset'") == true)
-        let asBehaviour = await #expect(throws: ServiceError.self) { try await TestServices.start("latency") }
+        let asBehaviour = await #expect(throws: ServiceError.self) { try await TestServices.start("latency", on: TestServices.timingGroup) }
         #expect(asBehaviour?.description.contains("'latency' is a shaper, not a behaviour") == true)
     }
 }

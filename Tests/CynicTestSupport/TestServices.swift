@@ -10,6 +10,9 @@ import NIOPosix
 public enum TestServices {
     /// Event loops shared by every in-process service of the test run.
     public static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+    /// Event loops for the services of tests that measure time (the shapers'): nothing else runs
+    /// on them, so another test's busy connections cannot delay their timers and writes.
+    public static let timingGroup = MultiThreadedEventLoopGroup(numberOfThreads: 2)
     /// The control thread test servers run their own work on.
     public static let control = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 
@@ -24,15 +27,16 @@ public enum TestServices {
 
     /// Starts one service of a shipped (or given) plugin on 127.0.0.1, port 0; `shapers` are
     /// written as on the command line (`latency:ms=200,probability=0.5`).
-    /// `events`, when given, gets the record of each connection.
+    /// `events`, when given, gets the record of each connection; `loops` run its connections.
     public static func start(_ behaviour: String, parameters: [String: String] = [:],
                              shapers: [String] = [], seed: UInt64? = nil,
-                             catalog: PluginCatalog = shipped, events: ConnectionEventLog? = nil) async throws -> Service {
+                             catalog: PluginCatalog = shipped, events: ConnectionEventLog? = nil,
+                             on loops: any EventLoopGroup = group) async throws -> Service {
         let inputs = parameters.mapValues { ParameterInput($0, origin: "test") }
         let spec = ServiceSpec(name: behaviour, behaviour: behaviour, address: .tcp(host: "127.0.0.1", port: 0),
                                parameters: inputs, shapers: try shapers.map { try ShaperSpec(commandLine: $0) },
                                seed: seed, origin: "test")
-        return try await Service.start(spec, plugins: catalog, group: group, logger: logger, events: events)
+        return try await Service.start(spec, plugins: catalog, group: loops, logger: logger, events: events)
     }
 }
 
