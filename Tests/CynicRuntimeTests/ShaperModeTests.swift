@@ -224,7 +224,9 @@ struct ShaperModeTests {
         defer { Task { await service.stop() } }
         let port = service.port
         var rates: [Int] = []
-        let fast = try await holdsOnce {
+        // Eight tries: beside the whole suite (schemathesis, the pytest suite) the machine can be
+        // starved for a minute, and no pair of connections then shows any rate at all.
+        let fast = try await holdsOnce(8) {
             let start = Date()
             async let first = offThePool { try TimedAnswer(port: port) }
             async let second = offThePool { try TimedAnswer(port: port) }
