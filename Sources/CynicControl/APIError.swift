@@ -44,6 +44,21 @@ struct APIError: Error, Sendable {
     }
 }
 
+/// A call to the server, its refusal said as the API says it. `asField`: the prefix of the
+/// service spec's field names that is the request body itself (a shaper's request names its own
+/// `shaper`, not `shapers[2].shaper`).
+func callServer<T: Sendable>(asField prefix: String? = nil, _ body: () async throws(ControlError) -> T) async throws(APIError) -> T {
+    do {
+        return try await body()
+    } catch {
+        var refusal = APIError(error)
+        if let prefix, let field = refusal.field, field.hasPrefix(prefix) {
+            refusal = APIError(refusal.status, refusal.message, field: String(field.dropFirst(prefix.count)))
+        }
+        throw refusal
+    }
+}
+
 /// JSON answers, encoded one way everywhere: keys sorted, so the same state gives the same bytes.
 enum JSONResponse {
     static func make(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {

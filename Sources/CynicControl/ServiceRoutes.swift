@@ -22,7 +22,7 @@ struct ServiceRoutes: Sendable {
             JSONResponse.make(ServiceJSON(try await change(request.parameter("name"), try request.json())))
         }
         routes.add(.delete, "/services/:name") { request in
-            try await run { () throws(ControlError) in try await server.deleteService(request.parameter("name")) }
+            try await callServer { () throws(ControlError) in try await server.deleteService(request.parameter("name")) }
             return JSONResponse.noContent()
         }
         routes.add(.get, "/services/:name/shapers") { request in
@@ -32,7 +32,7 @@ struct ServiceRoutes: Sendable {
             let (shaper, named) = try Self.newShaper(try request.json())
             let service = request.parameter("name")
             let index = try await status(service).spec.shapers.count
-            let changed = try await run(asField: "shapers[\(index)].") { () throws(ControlError) in
+            let changed = try await callServer(asField: "shapers[\(index)].") { () throws(ControlError) in
                 try await server.changeService(service) { spec throws(ControlError) in
                     var added = shaper
                     if named {
@@ -59,7 +59,7 @@ struct ServiceRoutes: Sendable {
             let parameters = try Self.parameterChanges(fields.object("parameters"))
             let (service, name) = (request.parameter("name"), request.parameter("shaper"))
             let index = try await status(service).spec.shapers.firstIndex { $0.name == name } ?? 0
-            let changed = try await run(asField: "shapers[\(index)].") { () throws(ControlError) in
+            let changed = try await callServer(asField: "shapers[\(index)].") { () throws(ControlError) in
                 try await server.changeService(service) { spec throws(ControlError) in
                     guard let index = spec.shapers.firstIndex(where: { $0.name == name }) else {
                         throw Self.shaperNotFound(name, in: service)
@@ -73,7 +73,7 @@ struct ServiceRoutes: Sendable {
         }
         routes.add(.delete, "/services/:name/shapers/:shaper") { request in
             let (service, name) = (request.parameter("name"), request.parameter("shaper"))
-            _ = try await run { () throws(ControlError) in
+            _ = try await callServer { () throws(ControlError) in
                 try await server.changeService(service) { spec throws(ControlError) in
                     guard spec.shapers.contains(where: { $0.name == name }) else { throw Self.shaperNotFound(name, in: service) }
                     spec.shapers.removeAll { $0.name == name }
@@ -82,7 +82,7 @@ struct ServiceRoutes: Sendable {
             return JSONResponse.noContent()
         }
         routes.add(.post, "/configuration/reset") { _ in
-            JSONResponse.make(try await run { () throws(ControlError) in try await server.resetToConfiguration() }.map(ServiceJSON.init))
+            JSONResponse.make(try await callServer { () throws(ControlError) in try await server.resetToConfiguration() }.map(ServiceJSON.init))
         }
     }
 
@@ -94,7 +94,7 @@ struct ServiceRoutes: Sendable {
     }
 
     private func create(_ spec: ServiceSpec, enabled: Bool) async throws(APIError) -> ServiceStatus {
-        try await run { () throws(ControlError) in try await server.createService(spec, enabled: enabled) }
+        try await callServer { () throws(ControlError) in try await server.createService(spec, enabled: enabled) }
     }
 
     /// PATCH /services/NAME: the fields given replace the service's; a new behaviour without
@@ -108,7 +108,7 @@ struct ServiceRoutes: Sendable {
         let shapers = fields.has("shapers") ? try ServiceInput.shapers(fields) : nil
         let seed = try fields.unsigned("seed", nullable: true)
         let enabled = try fields.bool("enabled")
-        return try await run { () throws(ControlError) in
+        return try await callServer { () throws(ControlError) in
             try await server.changeService(name, enabled: enabled) { spec in
                 if let behaviour, behaviour != spec.behaviour {
                     spec.behaviour = behaviour
@@ -119,21 +119,6 @@ struct ServiceRoutes: Sendable {
                 if let shapers { spec.shapers = shapers }
                 if let seed { spec.seed = seed }
             }
-        }
-    }
-
-    /// A control call, its refusal said as the API says it. `asField`: the prefix of the service
-    /// spec's field names that is the request body itself (a shaper's request names its own
-    /// `shaper`, not `shapers[2].shaper`).
-    private func run<T: Sendable>(asField prefix: String? = nil, _ body: () async throws(ControlError) -> T) async throws(APIError) -> T {
-        do {
-            return try await body()
-        } catch {
-            var refusal = APIError(error)
-            if let prefix, let field = refusal.field, field.hasPrefix(prefix) {
-                refusal = APIError(refusal.status, refusal.message, field: String(field.dropFirst(prefix.count)))
-            }
-            throw refusal
         }
     }
 

@@ -38,7 +38,7 @@ struct ToxiproxyRoutes: Sendable {
         }
         routes.add(.delete, "/proxies/:proxy") { request in
             let name = try await proxy(request.parameter("proxy")).spec.name
-            try await run { () throws(ControlError) in try await server.deleteService(name, dropConnections: true) }
+            try await callServer { () throws(ControlError) in try await server.deleteService(name, dropConnections: true) }
             return JSONResponse.noContent()
         }
         routes.add(.get, "/proxies/:proxy/toxics") { request in
@@ -53,7 +53,7 @@ struct ToxiproxyRoutes: Sendable {
         }
         routes.add(.delete, "/proxies/:proxy/toxics/:toxic") { request in
             let (name, toxic) = (try await proxy(request.parameter("proxy")).spec.name, request.parameter("toxic"))
-            _ = try await run { () throws(ControlError) in
+            _ = try await callServer { () throws(ControlError) in
                 try await server.changeService(name, reshapeOpenConnections: true) { spec throws(ControlError) in
                     guard spec.shapers.contains(where: { $0.name == toxic }) else { throw Self.toxicNotFound }
                     spec.shapers.removeAll { $0.name == toxic }
@@ -62,7 +62,7 @@ struct ToxiproxyRoutes: Sendable {
             return JSONResponse.noContent()
         }
         routes.add(.post, "/reset") { _ in
-            try await run { () throws(ControlError) in
+            try await callServer { () throws(ControlError) in
                 try await server.removeShapersAndEnable { $0.behaviour == Self.behaviour }
             }
             return JSONResponse.noContent()
@@ -89,7 +89,7 @@ struct ToxiproxyRoutes: Sendable {
         }
         let spec = ServiceSpec(name: input.name, behaviour: Self.behaviour, address: input.listen ?? ServiceInput.defaultAddress,
                                parameters: ["upstream": ParameterInput(input.upstream, origin: "upstream")], origin: "toxiproxy API")
-        return try await run { () throws(ControlError) in try await server.createService(spec, enabled: input.enabled ?? true) }
+        return try await callServer { () throws(ControlError) in try await server.createService(spec, enabled: input.enabled ?? true) }
     }
 
     /// POST/PATCH /proxies/NAME: `listen`, `upstream` and `enabled` as given, the rest as they
@@ -100,7 +100,7 @@ struct ToxiproxyRoutes: Sendable {
         let listen = try ProxyInput.listen(fields)
         let upstream = try ProxyInput.string(fields, "upstream")
         let enabled = try ProxyInput.bool(fields, "enabled")
-        return try await run { () throws(ControlError) in
+        return try await callServer { () throws(ControlError) in
             try await server.changeService(name, enabled: enabled, dropConnections: true) { spec in
                 if let listen { spec.address = listen }
                 if let upstream, !upstream.isEmpty { spec.parameters["upstream"] = ParameterInput(upstream, origin: "upstream") }
@@ -127,7 +127,7 @@ struct ToxiproxyRoutes: Sendable {
                         continue
                     }
                     let name = existing.spec.name
-                    try await run { () throws(ControlError) in try await server.deleteService(name, dropConnections: true) }
+                    try await callServer { () throws(ControlError) in try await server.deleteService(name, dropConnections: true) }
                 }
                 done.append(ProxyJSON(try await create(input)))
             } catch {
@@ -152,7 +152,7 @@ struct ToxiproxyRoutes: Sendable {
         let toxicity = try Self.toxicity(fields) ?? 1
         let shaper = try await shaper(type: type, name: toxicName, stream: stream, toxicity: toxicity,
                                       attributes: try Self.attributes(fields), existing: nil)
-        let changed = try await run { () throws(ControlError) in
+        let changed = try await callServer { () throws(ControlError) in
             try await server.changeService(name, reshapeOpenConnections: true) { spec throws(ControlError) in
                 guard !spec.shapers.contains(where: { $0.name == toxicName }) else {
                     throw ControlError(.conflict, "toxic already exists", field: "name")
@@ -173,7 +173,7 @@ struct ToxiproxyRoutes: Sendable {
         let old = ToxicJSON(current)
         let shaper = try await shaper(type: old.type, name: toxicName, stream: current.direction, toxicity: toxicity,
                                       attributes: try Self.attributes(fields), existing: current)
-        let changed = try await run { () throws(ControlError) in
+        let changed = try await callServer { () throws(ControlError) in
             try await server.changeService(spec.name, reshapeOpenConnections: true) { spec throws(ControlError) in
                 guard let index = spec.shapers.firstIndex(where: { $0.name == toxicName }) else { throw Self.toxicNotFound }
                 spec.shapers[index] = shaper
@@ -206,18 +206,15 @@ struct ToxiproxyRoutes: Sendable {
             let known = ToxicType.all.map(\.type) + shapers.map { ToxicType.ownPrefix + $0 }
             throw APIError.badRequest("invalid toxic type: '\(type)' (known: \(known.joined(separator: ", ")))", field: "type")
         }
-        var parameters = existing?.parameters ?? [:]
-        for (key, value) in attributes {
-            if value == .null {
-                parameters[key] = nil
-                continue
-            }
-            guard let text = value.parameterText else {
-                throw APIError.badRequest("bad request body: attributes.\(key): expected a string, number or boolean, got \(value.kind)",
-                                          field: "attributes.\(key)")
-            }
-            parameters[key] = ParameterInput(text, origin: "attributes.\(key)")
+        // A cynic shaper's own parameters, merged as PATCH merges a shaper's: null removes one.
+        let changes: [String: ParameterInput?]
+        do {
+            changes = try ServiceRoutes.parameterChanges(JSONFields(.object(attributes), path: "attributes."))
+        } catch {
+            throw APIError.badRequest("bad request body: \(error.message)", field: error.field)
         }
+        var parameters = existing?.parameters ?? [:]
+        for (key, value) in changes { parameters[key] = value }
         return ShaperSpec(shaper: shaper, name: name, probability: toxicity, direction: stream, parameters: parameters)
     }
 
@@ -250,14 +247,6 @@ struct ToxiproxyRoutes: Sendable {
             throw APIError.badRequest("bad request body: attributes: expected an object, got \(value.kind)", field: "attributes")
         }
         return attributes
-    }
-
-    private func run<T: Sendable>(_ body: () async throws(ControlError) -> T) async throws(APIError) -> T {
-        do {
-            return try await body()
-        } catch {
-            throw APIError(error)
-        }
     }
 }
 
