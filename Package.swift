@@ -59,6 +59,11 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // TLS: the host terminates it for any service (CynicTLS), with a local CA it mints.
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     ],
     targets: [
         // The public ABI header, as a C module for the Swift side.
@@ -72,8 +77,19 @@ let package = Package(
         .target(name: "CynicPlugins",
                 dependencies: ["CCynicPlugin", "CFFI", "CynicPrivateFolder", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strictSwift),
+        // TLS for services: the local CA, the certificate profiles, the chains minted from them
+        // and the NIOSSL contexts that present them.
+        .target(name: "CynicTLS",
+                dependencies: ["CynicConfig", "CynicPrivateFolder",
+                               .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                               .product(name: "X509", package: "swift-certificates"),
+                               .product(name: "Crypto", package: "swift-crypto"),
+                               .product(name: "_CryptoExtras", package: "swift-crypto"),
+                               .product(name: "SwiftASN1", package: "swift-asn1")],
+                swiftSettings: strictSwift),
         .target(name: "CynicRuntime",
-                dependencies: ["CynicPlugins", "CynicConfig", "CCynicPlugin", "CFFI",
+                dependencies: ["CynicPlugins", "CynicConfig", "CynicTLS", "CCynicPlugin", "CFFI",
+                               .product(name: "NIOSSL", package: "swift-nio-ssl"),
                                .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOPosix", package: "swift-nio"),
                                .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -127,6 +143,7 @@ let package = Package(
                     dependencies: ["CynicRuntime", "CynicPlugins", "CynicTestSupport"]),
         .testTarget(name: "CynicPrivateFolderTests", dependencies: ["CynicPrivateFolder", "CynicTestSupport"]),
         .testTarget(name: "CynicConfigTests", dependencies: ["CynicConfig", "CynicTestSupport"]),
+        .testTarget(name: "CynicTLSTests", dependencies: ["CynicTLS", "CynicConfig", "CynicTestSupport"]),
         .testTarget(name: "CynicLogSinkTests",
                     dependencies: ["CynicLogSink", "CynicTestSupport",
                                    .product(name: "NIOCore", package: "swift-nio"),
