@@ -90,6 +90,7 @@ let package = Package(
         .target(name: "CynicRuntime",
                 dependencies: ["CynicPlugins", "CynicConfig", "CynicTLS", "CCynicPlugin", "CFFI",
                                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                               .product(name: "NIOTLS", package: "swift-nio"),
                                .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOPosix", package: "swift-nio"),
                                .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -99,7 +100,7 @@ let package = Package(
                 swiftSettings: strictSwift),
         // The control API: cynic's own resources and toxiproxy's, over HTTP/JSON (Hummingbird).
         .target(name: "CynicControl",
-                dependencies: ["CynicRuntime", "CynicConfig", "CynicPlugins",
+                dependencies: ["CynicRuntime", "CynicConfig", "CynicPlugins", "CynicTLS",
                                .product(name: "Hummingbird", package: "hummingbird"),
                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                .product(name: "NIOCore", package: "swift-nio"),

@@ -14,6 +14,9 @@ extension Configuration {
             "# `probability` (0 to 1, default 1: the share of connections it applies to),",
             "# `direction` (downstream, the default: what the service sends to its client; upstream:",
             "# what it sends on the upstream connections it opens) and `params`.",
+            "# `tls:` makes a service speak TLS (its behaviour sees plaintext): a certificate profile",
+            "# (`tls: expired`; `cynic tls profiles` lists them) or a mapping of `profile` (or",
+            "# `certificate` and `key` files), `alpn`, `min_version`, `max_version` and `names`.",
         ]
         switch logSink {
         case .defaultPath: lines += ["", "log_sink:", "  enabled: true  # or path: /some/dir/log.sock"]
@@ -35,6 +38,7 @@ extension Configuration {
                 lines.append("    unix: \(Self.quoted(path))")
             }
             if let seed = service.seed { lines.append("    seed: \(seed)") }
+            if let tls = service.tls { lines += Self.yaml(tls) }
             if !service.shapers.isEmpty {
                 lines.append("    shapers:")
                 for shaper in service.shapers {
@@ -69,6 +73,21 @@ extension Configuration {
             }
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// A service's `tls:` entry, every field given written out.
+    static func yaml(_ tls: TLSSpec) -> [String] {
+        var lines = ["    tls:"]
+        if let certificate = tls.certificateFile, let key = tls.keyFile {
+            lines += ["      certificate: \(quoted(certificate))", "      key: \(quoted(key))"]
+        } else {
+            lines.append("      profile: \(quoted(tls.profile))")
+        }
+        if !tls.alpn.isEmpty { lines.append("      alpn: [\(tls.alpn.map(quoted).joined(separator: ", "))]") }
+        if let names = tls.names { lines.append("      names: [\(names.map(quoted).joined(separator: ", "))]") }
+        if let version = tls.minimumVersion { lines.append("      min_version: \(quoted(version.rawValue))") }
+        if let version = tls.maximumVersion { lines.append("      max_version: \(quoted(version.rawValue))") }
+        return lines
     }
 
     /// A YAML double-quoted scalar: always safe, whatever the text.

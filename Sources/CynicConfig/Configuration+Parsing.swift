@@ -100,7 +100,7 @@ private struct NodeReader {
 
     func service(named name: String, _ node: Node) throws(ConfigurationError) -> ServiceSpec {
         let key = "services.\(name)"
-        let fields = try mapping(node, key: key, allowed: ["behaviour", "host", "port", "unix", "params", "shapers", "seed"])
+        let fields = try mapping(node, key: key, allowed: ["behaviour", "host", "port", "unix", "params", "shapers", "seed", "tls"])
         let behaviour = try fields["behaviour"].map { field throws(ConfigurationError) in
             try string(field.value, key: "\(key).behaviour")
         } ?? name
@@ -142,8 +142,58 @@ private struct NodeReader {
             }
             return value
         }
+        let tls = try fields["tls"].flatMap { field throws(ConfigurationError) in try self.tls(field.value, key: "\(key).tls") }
         return ServiceSpec(name: name, behaviour: behaviour, address: address, parameters: parameters,
-                           shapers: shapers, seed: seed, origin: "\(file):\(node.mark?.line ?? 0)")
+                           shapers: shapers, seed: seed, tls: tls, origin: "\(file):\(node.mark?.line ?? 0)")
+    }
+
+    /// `tls: PROFILE`, `tls: true|false`, or a mapping of `profile`, `certificate` and `key`,
+    /// `alpn`, `min_version`, `max_version` and `names`.
+    func tls(_ node: Node, key: String) throws(ConfigurationError) -> TLSSpec? {
+        if case .scalar(let scalar) = node {
+            if let on = Bool.construct(from: scalar) { return on ? TLSSpec() : nil }
+            guard !scalar.string.isEmpty else { throw error(node, "\(key): expected a profile name, true, or a mapping") }
+            return TLSSpec(profile: scalar.string)
+        }
+        let fields = try mapping(node, key: key,
+                                 allowed: ["profile", "certificate", "key", "alpn", "min_version", "max_version", "names"])
+        var spec = TLSSpec()
+        if let profile = fields["profile"] { spec.profile = try string(profile.value, key: "\(key).profile") }
+        spec.certificateFile = try fields["certificate"].map { field throws(ConfigurationError) in
+            try string(field.value, key: "\(key).certificate")
+        }
+        spec.keyFile = try fields["key"].map { field throws(ConfigurationError) in try string(field.value, key: "\(key).key") }
+        switch (spec.certificateFile, spec.keyFile) {
+        case (.some, .none): throw error(node, "\(key): `certificate` needs its `key`")
+        case (.none, .some): throw error(node, "\(key): `key` needs its `certificate`")
+        default: break
+        }
+        if fields["profile"] != nil, spec.certificateFile != nil {
+            throw error(node, "\(key): give either `profile` or `certificate` and `key`, not both")
+        }
+        if let alpn = fields["alpn"] { spec.alpn = try strings(alpn.value, key: "\(key).alpn") }
+        if let names = fields["names"] { spec.names = try strings(names.value, key: "\(key).names") }
+        for (field, path) in [("min_version", \TLSSpec.minimumVersion), ("max_version", \TLSSpec.maximumVersion)] {
+            guard let value = fields[field] else { continue }
+            let text = try scalar(value.value, key: "\(key).\(field)", expected: "a TLS version").string
+            guard let version = TLSVersion(rawValue: text) else {
+                throw error(value.value, "\(key).\(field): expected \(TLSVersion.choices), got '\(text)'")
+            }
+            spec[keyPath: path] = version
+        }
+        if let low = spec.minimumVersion, let high = spec.maximumVersion, low > high {
+            throw error(node, "\(key): min_version \(low.rawValue) is above max_version \(high.rawValue)")
+        }
+        return spec
+    }
+
+    /// A list of strings, or one string as a list of one.
+    func strings(_ node: Node, key: String) throws(ConfigurationError) -> [String] {
+        if case .scalar = node { return [try string(node, key: key)] }
+        guard case .sequence(let items) = node else { throw error(node, "\(key): expected a list of names") }
+        var result: [String] = []
+        for (index, item) in items.enumerated() { result.append(try string(item, key: "\(key)[\(index)]")) }
+        return result
     }
 
     /// `shaper: NAME`, optional `name`, `probability` (0 to 1), `direction` and `params`.

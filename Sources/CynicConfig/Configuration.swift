@@ -14,6 +14,7 @@ import Yams
 ///         port: 2003              # or `unix: /path/to/socket`
 ///         params:
 ///           interval_ms: 250
+///         tls: expired            # or a mapping: profile, alpn, min_version, max_version...
 public struct Configuration: Sendable, Equatable {
     public enum LogSinkSetting: Sendable, Equatable {
         /// The private per-user default path.

@@ -104,18 +104,21 @@ public struct ServiceSpec: Sendable, Equatable {
     public var shapers: [ShaperSpec]
     /// Seeds the draws that decide which shapers apply to a connection; nil for a random seed.
     public var seed: UInt64?
+    /// How it speaks TLS; nil: plain TCP.
+    public var tls: TLSSpec?
     /// Where it was defined ("cynic.yaml:12", "command line"), for error messages.
     public var origin: String
 
     public init(name: String, behaviour: String, address: ServiceAddress,
                 parameters: [String: ParameterInput] = [:], shapers: [ShaperSpec] = [], seed: UInt64? = nil,
-                origin: String) {
+                tls: TLSSpec? = nil, origin: String) {
         self.name = name
         self.behaviour = behaviour
         self.address = address
         self.parameters = parameters
         self.shapers = Self.namedUniquely(shapers)
         self.seed = seed
+        self.tls = tls
         self.origin = origin
     }
 

@@ -41,6 +41,7 @@ public final class ControlAPI: Sendable {
         ToxiproxyRoutes(server: server).register(in: &routes)
         PluginRoutes(server: server).register(in: &routes)
         EventRoutes(server: server).register(in: &routes)
+        TLSRoutes(server: server).register(in: &routes)
         routes.add(.get, "/openapi.yaml") { _ in
             Response(status: .ok, headers: [.contentType: "application/yaml"],
                      body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))

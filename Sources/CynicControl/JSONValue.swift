@@ -151,6 +151,19 @@ struct JSONFields {
         return items
     }
 
+    /// An array of strings.
+    func strings(_ key: String) throws(APIError) -> [String]? {
+        guard let items = try array(key) else { return nil }
+        var strings: [String] = []
+        for (index, item) in items.enumerated() {
+            guard case .string(let text) = item else {
+                throw APIError.badRequest("\(path)\(key)[\(index)]: expected a string, got \(item.kind)", field: "\(path)\(key)[\(index)]")
+            }
+            strings.append(text)
+        }
+        return strings
+    }
+
     /// A name that can stand in a URL path: 1 to 128 characters, no '/', no control characters.
     /// Characters are counted as the OpenAPI document's `maxLength` counts them: Unicode scalars.
     func name(_ key: String) throws(APIError) -> String? {

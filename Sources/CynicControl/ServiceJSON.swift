@@ -17,6 +17,7 @@ struct ServiceJSON: Encodable {
     let enabled: Bool
     let listening: Bool
     let seed: UInt64?
+    let tls: TLSJSON?
     let origin: String
     let version: String?
     let connections: Connections
@@ -30,16 +31,17 @@ struct ServiceJSON: Encodable {
         enabled = status.enabled
         listening = status.listening
         seed = status.spec.seed
+        tls = status.spec.tls.map(TLSJSON.init)
         origin = status.spec.origin
         version = status.behaviourVersion
         connections = Connections(open: status.openConnections, accepted: status.acceptedConnections)
     }
 
     private enum CodingKeys: String, CodingKey {
-        case name, behaviour, listen, parameters, shapers, enabled, listening, seed, origin, version, connections
+        case name, behaviour, listen, parameters, shapers, enabled, listening, seed, tls, origin, version, connections
     }
 
-    // Written out so that `seed` and `version` appear as null rather than missing.
+    // Written out so that `seed`, `tls` and `version` appear as null rather than missing.
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(name, forKey: .name)
@@ -50,9 +52,30 @@ struct ServiceJSON: Encodable {
         try container.encode(enabled, forKey: .enabled)
         try container.encode(listening, forKey: .listening)
         try container.encode(seed, forKey: .seed)
+        try container.encode(tls, forKey: .tls)
         try container.encode(origin, forKey: .origin)
         try container.encode(version, forKey: .version)
         try container.encode(connections, forKey: .connections)
+    }
+}
+
+/// A service's TLS as the API answers it: every field, null where unset.
+struct TLSJSON: Encodable {
+    let spec: TLSSpec
+
+    private enum CodingKeys: String, CodingKey {
+        case profile, certificate, key, alpn, minVersion = "min_version", maxVersion = "max_version", names
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(spec.certificateFile == nil ? spec.profile : nil, forKey: .profile)
+        try container.encode(spec.certificateFile, forKey: .certificate)
+        try container.encode(spec.keyFile, forKey: .key)
+        try container.encode(spec.alpn, forKey: .alpn)
+        try container.encode(spec.minimumVersion?.rawValue, forKey: .minVersion)
+        try container.encode(spec.maximumVersion?.rawValue, forKey: .maxVersion)
+        try container.encode(spec.names, forKey: .names)
     }
 }
 
@@ -74,8 +97,9 @@ struct ShaperJSON: Encodable {
 
 /// Reading services and shapers from request bodies: each field checked, each error naming it.
 enum ServiceInput {
-    static let serviceFields = ["name", "behaviour", "listen", "parameters", "shapers", "enabled", "seed"]
-    static let changeFields = ["behaviour", "listen", "parameters", "shapers", "enabled", "seed"]
+    static let serviceFields = ["name", "behaviour", "listen", "parameters", "shapers", "enabled", "seed", "tls"]
+    static let changeFields = ["behaviour", "listen", "parameters", "shapers", "enabled", "seed", "tls"]
+    static let tlsFields = ["profile", "certificate", "key", "alpn", "min_version", "max_version", "names"]
     static let shaperFields = ["shaper", "name", "direction", "probability", "parameters"]
     static let shaperChangeFields = ["direction", "probability", "parameters"]
 
@@ -88,8 +112,49 @@ enum ServiceInput {
         let spec = ServiceSpec(name: name, behaviour: behaviour, address: try address(fields, "listen") ?? defaultAddress,
                                parameters: try parameters(fields.object("parameters")),
                                shapers: try shapers(fields), seed: try fields.unsigned("seed", nullable: true) ?? nil,
-                               origin: "api")
+                               tls: try tls(fields) ?? nil, origin: "api")
         return (spec, try fields.bool("enabled") ?? true)
+    }
+
+    /// `tls`: null (plain TCP), a profile's name, or an object of `TLSSpec`'s fields; the outer
+    /// optional says whether it was given.
+    static func tls(_ fields: JSONFields) throws(APIError) -> TLSSpec?? {
+        guard let value = fields.values["tls"] else { return nil }
+        switch value {
+        case .null: return .some(nil)
+        case .string(let profile):
+            guard !profile.isEmpty else { throw fields.invalid("tls", "expected a profile name, null or an object") }
+            return TLSSpec(profile: profile)
+        case .object: break
+        default: throw fields.invalid("tls", "expected a profile name, null or an object, got \(value.kind)")
+        }
+        guard let tls = try fields.object("tls") else { return nil }
+        try tls.allowOnly(tlsFields)
+        var spec = TLSSpec()
+        if let profile = try tls.string("profile") { spec.profile = profile }
+        spec.certificateFile = try tls.string("certificate")
+        spec.keyFile = try tls.string("key")
+        if (spec.certificateFile == nil) != (spec.keyFile == nil) {
+            let missing = spec.certificateFile == nil ? "certificate" : "key"
+            throw tls.invalid(missing, "required with `\(missing == "key" ? "certificate" : "key")`")
+        }
+        if tls.has("profile"), spec.certificateFile != nil {
+            throw tls.invalid("profile", "give either `profile` or `certificate` and `key`, not both")
+        }
+        spec.alpn = try tls.strings("alpn") ?? []
+        spec.names = try tls.strings("names")
+        spec.minimumVersion = try version(tls, "min_version")
+        spec.maximumVersion = try version(tls, "max_version")
+        if let low = spec.minimumVersion, let high = spec.maximumVersion, low > high {
+            throw tls.invalid("min_version", "\(low.rawValue) is above max_version \(high.rawValue)")
+        }
+        return spec
+    }
+
+    static func version(_ fields: JSONFields, _ key: String) throws(APIError) -> TLSVersion? {
+        guard let text = try fields.string(key) else { return nil }
+        guard let version = TLSVersion(rawValue: text) else { throw fields.invalid(key, "expected \(TLSVersion.choices), got '\(text)'") }
+        return version
     }
 
     static let defaultAddress = ServiceAddress.tcp(host: ServiceSpec.defaultHost, port: 0)

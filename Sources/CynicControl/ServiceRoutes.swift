@@ -107,6 +107,7 @@ struct ServiceRoutes: Sendable {
         let parameters = fields.has("parameters") ? try ServiceInput.parameters(fields.object("parameters")) : nil
         let shapers = fields.has("shapers") ? try ServiceInput.shapers(fields) : nil
         let seed = try fields.unsigned("seed", nullable: true)
+        let tls = try ServiceInput.tls(fields)
         let enabled = try fields.bool("enabled")
         return try await callServer { () throws(ControlError) in
             try await server.changeService(name, enabled: enabled) { spec in
@@ -118,6 +119,7 @@ struct ServiceRoutes: Sendable {
                 if let parameters { spec.parameters = parameters }
                 if let shapers { spec.shapers = shapers }
                 if let seed { spec.seed = seed }
+                if let tls { spec.tls = tls }
             }
         }
     }

@@ -8,6 +8,7 @@ import Foundation
 #endif
 import Logging
 import NIOCore
+import NIOSSL
 import NIOPosix
 #if canImport(Glibc)
 import Glibc
@@ -320,6 +321,9 @@ final class ConnectionDriver: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A TLS client that ends without a close_notify (curl, most of them) is a FIN, and the
+        // inputClosed event that follows says so; under TLS it is no error.
+        if case NIOSSLError.uncleanShutdown = error { return }
         // A peer that resets is ordinary business here: it ends this connection, nothing else.
         logger.debug("connection error: \(error)")
         if (error as? IOError)?.errnoCode == ECONNRESET { resetByPeer = true }
@@ -578,7 +582,10 @@ final class ConnectionDriver: ChannelInboundHandler {
             if let socket = context.channel as? any SocketOptionProvider {
                 _ = socket.setSoLinger(linger(l_onoff: 1, l_linger: 0))
             }
-            context.close(promise: nil)
+            // Under TLS the close goes below the TLS handler: an RST comes without a close_notify
+            // before it, as from a server that dies.
+            let below = try? context.pipeline.syncOperations.context(handlerType: NIOSSLServerHandler.self)
+            (below ?? context).close(promise: nil)
         case .shutdownWrite:
             if !peerClosed, shutFirstBy == nil { shutFirstBy = origin(queuedShutdownFrom) }
             context.close(mode: .output).assumeIsolated().whenComplete { _ in
@@ -875,7 +882,7 @@ final class ConnectionDriver: ChannelInboundHandler {
     }
 
     /// "127.0.0.1:51234", "[::1]:51234", or a Unix socket's path.
-    private static func describe(_ address: SocketAddress) -> String {
+    static func describe(_ address: SocketAddress) -> String {
         switch address {
         case .v4: "\(address.ipAddress ?? "?"):\(address.port ?? 0)"
         case .v6: "[\(address.ipAddress ?? "?")]:\(address.port ?? 0)"

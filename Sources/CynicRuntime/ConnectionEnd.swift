@@ -1,4 +1,5 @@
 import NIOCore
+import NIOSSL
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -28,6 +29,10 @@ public struct ConnectionEnd: Sendable, Equatable, CustomStringConvertible {
         case upstreamUnreachable = "upstream_unreachable"
         /// cynic was shutting down and closed what was left.
         case serverStopping = "server_stopping"
+        /// The TLS handshake did not complete: the client refused the certificate (its alert is the
+        /// reason), they had no version or cipher in common, a client certificate was missing, or
+        /// the client left or spoke no TLS.
+        case tlsFailed = "tls_failed"
         /// cynic dropped the connection itself: a request it could not parse.
         case dropped
         /// Another socket error.
@@ -75,6 +80,7 @@ public struct ConnectionEnd: Sendable, Equatable, CustomStringConvertible {
         case .timeout: return "timed out\(because)"
         case .upstreamRefused, .upstreamUnreachable: return "ended after its upstream failed\(because)"
         case .serverStopping: return "closed by cynic: the server is stopping"
+        case .tlsFailed: return "TLS handshake failed\(because)"
         case .dropped: return "dropped by cynic\(because)"
         case .error: return "socket error\(because)"
         }
@@ -82,6 +88,12 @@ public struct ConnectionEnd: Sendable, Equatable, CustomStringConvertible {
 
     /// An error on the socket: the peer's reset, a timeout, or another error.
     static func socketError(_ error: any Error) -> ConnectionEnd {
+        // After the handshake (under TLS 1.3 a client refuses the certificate once the server's
+        // part is done), BoringSSL's errors say what the TLS layer saw.
+        if error is NIOSSLError || error is BoringSSLError {
+            let failure = error is BoringSSLError ? TLSFailure(boringSSL: "\(error)") : TLSFailure(error)
+            return ConnectionEnd(.tlsFailed, by: failure.endedBy, reason: failure.reason)
+        }
         guard let code = (error as? IOError)?.errnoCode else { return ConnectionEnd(.error, by: .cynic, reason: "\(error)") }
         let reason = String(cString: strerror(code))
         switch code {

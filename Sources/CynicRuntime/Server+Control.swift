@@ -192,7 +192,7 @@ extension Server {
         guard let listen = disabled.removeValue(forKey: name) else { return }
         guard !service.isListening else { return }
         do {
-            try await service.resume(with: try Service.makeSetup(service.spec, plugins: registry.current))
+            try await service.resume(with: try Service.makeSetup(service.spec, plugins: registry.current, tls: tls))
             logger.info("service \(name) enabled, listening on \(service.boundAddress)")
         } catch {
             disabled[name] = listen

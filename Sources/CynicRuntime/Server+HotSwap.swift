@@ -64,7 +64,7 @@ extension Server {
         var setups: [(Service, ServiceSetup)] = []
         for service in runningServices where service.spec.uses(plugin.name) {
             do {
-                setups.append((service, try Service.makeSetup(service.spec, plugins: registry.current.merging([plugin.name: plugin]) { $1 })))
+                setups.append((service, try Service.makeSetup(service.spec, plugins: registry.current.merging([plugin.name: plugin]) { $1 }, tls: tls)))
             } catch {
                 let refusal = PluginRefusal(file: file, reason: .unusableByService(error.description))
                 registry.refuse(refusal)

@@ -58,7 +58,7 @@ extension Server {
     func apply(_ specs: [ServiceSpec]) async throws(ServiceError) -> [String] {
         var setups: [String: ServiceSetup] = [:]
         for spec in specs where !(services[spec.name]?.spec.sameService(as: spec) ?? false) {
-            setups[spec.name] = try Service.makeSetup(spec, plugins: registry.current)
+            setups[spec.name] = try Service.makeSetup(spec, plugins: registry.current, tls: tls)
         }
         let plan = ReloadPlan(
             running: runningServices.map { service in

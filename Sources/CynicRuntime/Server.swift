@@ -37,6 +37,8 @@ public actor Server {
     public nonisolated let events: ConnectionEventLog?
     /// What `GET /metrics` shows (`metricsExposition()`); nil when nobody asked.
     public nonisolated let metrics: CynicMetrics?
+    /// The local CA and the TLS contexts of every TLS service.
+    public nonisolated let tls: TLSSource
 
     /// Every plugin found, current and retired, and every file refused.
     var registry = PluginRegistry()
@@ -66,8 +68,9 @@ public actor Server {
     public init(directories: [PluginDirectory], source: ServiceSource, group: any EventLoopGroup,
                 controlLoop: any EventLoop, logger: Logger, copies: PluginCopies?, trust: PluginTrust = .ownerOnly,
                 queuedBytes: QueuedBytesBudget = .processWide, watch: Bool = true,
-                events: ConnectionEventLog? = nil, metrics: CynicMetrics? = nil) {
+                events: ConnectionEventLog? = nil, metrics: CynicMetrics? = nil, tls: TLSSource = .default) {
         self.events = events
+        self.tls = tls
         self.metrics = metrics
         self.trust = trust
         self.controlLoop = controlLoop
@@ -100,7 +103,7 @@ public actor Server {
         for spec in configuration.services {
             do {
                 started.append(try await Service.start(spec, plugins: registry.current, group: group, logger: logger,
-                                                       queuedBytes: queuedBytes, events: events))
+                                                       queuedBytes: queuedBytes, events: events, tls: tls))
             } catch {
                 for service in started { await service.stop() }
                 throw ServerError(message: error.description)

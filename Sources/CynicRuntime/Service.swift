@@ -1,10 +1,12 @@
 import CCynicPlugin
 import CynicConfig
 import CynicPlugins
+import CynicTLS
 import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// What a service's new connections get: an instance of its behaviour, and an instance of each of
@@ -21,10 +23,14 @@ public final class ServiceSetup: Sendable {
 
     public let behaviour: BehaviourInstance
     public let shapers: [Shaper]
+    /// The context that terminates TLS for each connection, the behaviour seeing plaintext; nil
+    /// for plain TCP.
+    public let tls: NIOSSLContext?
 
-    public init(behaviour: BehaviourInstance, shapers: [Shaper]) {
+    public init(behaviour: BehaviourInstance, shapers: [Shaper], tls: NIOSSLContext? = nil) {
         self.behaviour = behaviour
         self.shapers = shapers
+        self.tls = tls
     }
 }
 
@@ -86,8 +92,9 @@ public final class Service: Sendable {
 
     public static func start(_ spec: ServiceSpec, plugins: [String: Plugin], group: any EventLoopGroup,
                              logger: Logger, queuedBytes: QueuedBytesBudget = .processWide,
-                             observer: ConnectionObserver? = nil, events: ConnectionEventLog? = nil) async throws(ServiceError) -> Service {
-        try await start(spec, setup: try makeSetup(spec, plugins: plugins), group: group, logger: logger,
+                             observer: ConnectionObserver? = nil, events: ConnectionEventLog? = nil,
+                             tls: TLSSource = .default) async throws(ServiceError) -> Service {
+        try await start(spec, setup: try makeSetup(spec, plugins: plugins, tls: tls), group: group, logger: logger,
                         queuedBytes: queuedBytes, observer: observer, events: events)
     }
 
@@ -114,9 +121,11 @@ public final class Service: Sendable {
         return service
     }
 
-    /// The spec's behaviour and shapers, configured with their parameters: everything about a
-    /// service that can be wrong, checked without touching the network.
-    public static func makeSetup(_ spec: ServiceSpec, plugins: [String: Plugin]) throws(ServiceError) -> ServiceSetup {
+    /// The spec's behaviour and shapers, configured with their parameters, and its TLS context
+    /// from `tls`: everything about a service that can be wrong, checked without touching the
+    /// network.
+    public static func makeSetup(_ spec: ServiceSpec, plugins: [String: Plugin],
+                                 tls: TLSSource = .default) throws(ServiceError) -> ServiceSetup {
         let behaviours = plugins.values.filter { !$0.isShaper }.map(\.name).sorted()
         guard let plugin = plugins[spec.behaviour], !plugin.isShaper else {
             let what = plugins[spec.behaviour] != nil ? "'\(spec.behaviour)' is a shaper, not a behaviour"
@@ -136,7 +145,15 @@ public final class Service: Sendable {
                                                         field: "shapers[\(index)].parameters"),
                                  probability: shaper.probability, direction: shaper.direction))
         }
-        return ServiceSetup(behaviour: behaviour, shapers: shapers)
+        var context: NIOSSLContext?
+        if let tlsSpec = spec.tls {
+            do {
+                context = try tls.context(for: tlsSpec)
+            } catch {
+                throw ServiceError(spec, "tls: \(error.message)", field: error.field ?? "tls")
+            }
+        }
+        return ServiceSetup(behaviour: behaviour, shapers: shapers, tls: context)
     }
 
     /// "a, b, c" for an error message, or "none".
@@ -367,27 +384,18 @@ public final class Service: Sendable {
                     guard let setup = self.setup else {
                         throw ChannelError.ioOnClosedChannel
                     }
-                    let instance = setup.behaviour
-                    let handlers = channel.pipeline.syncOperations
-                    let connectionGroup = ConnectionGroup()
-                    if instance.plugin.speaksHTTP1 {
-                        // Counted as they arrive: the driver sees whole requests.
-                        try handlers.addHandler(ReadCounter(counting: connectionGroup.client))
-                        try handlers.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
-                        try handlers.addHandler(HTTPRequestAssembler(maxBodyBytes: Self.maxRequestBodyBytes))
-                    } else {
-                        try handlers.addHandler(RawInput(counting: connectionGroup.client))
+                    guard let tls = setup.tls else {
+                        try self.addConnectionHandlers(to: channel, setup: setup)
+                        return
                     }
-                    let number = self.observer == nil ? 0 : self.connectionNumbers.add(1, ordering: .relaxed).newValue
-                    let (logger, name) = self.state.withLock { ($0.logger, $0.spec.name) }
-                    let shapers = self.drawShapers(of: setup)
-                    let record = self.events.map { RecordContext(log: $0, service: name, setup: setup, applied: shapers.applied) }
-                    try handlers.addHandler(ConnectionDriver(instance: instance, shapers: shapers.downstream,
-                                                             upstreamShapers: shapers.upstream, logger: logger,
-                                                             connections: self.connections, queuedBytes: self.queuedBytes,
-                                                             warnings: self.warnings, observer: self.observer, number: number,
-                                                             group: connectionGroup, record: record,
-                                                             openChannels: self.openChannels))
+                    // The behaviour's connection begins once TLS is up: until then only the gate
+                    // hears it, and records a handshake that fails.
+                    let handlers = channel.pipeline.syncOperations
+                    try handlers.addHandler(NIOSSLServerHandler(context: tls))
+                    let (name, logger) = self.state.withLock { ($0.spec.name, $0.logger) }
+                    try handlers.addHandler(TLSHandshakeGate(
+                        service: name, setup: setup, logger: logger, events: self.events,
+                        install: { channel in try self.addConnectionHandlers(to: channel, setup: setup) }))
                 }
             }
         let channel: any Channel
@@ -401,6 +409,32 @@ public final class Service: Sendable {
             state.withLock { $0.queueFillers = AcceptQueueFiller.fill(bound) }
         }
         return channel
+    }
+
+    /// What reads a connection's bytes (or HTTP requests) and drives its behaviour and shapers,
+    /// added at the end of its pipeline: at accept, or once TLS is up.
+    private func addConnectionHandlers(to channel: any Channel, setup: ServiceSetup) throws {
+        let instance = setup.behaviour
+        let handlers = channel.pipeline.syncOperations
+        let connectionGroup = ConnectionGroup()
+        if instance.plugin.speaksHTTP1 {
+            // Counted as they arrive: the driver sees whole requests.
+            try handlers.addHandler(ReadCounter(counting: connectionGroup.client))
+            try handlers.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
+            try handlers.addHandler(HTTPRequestAssembler(maxBodyBytes: Self.maxRequestBodyBytes))
+        } else {
+            try handlers.addHandler(RawInput(counting: connectionGroup.client))
+        }
+        let number = self.observer == nil ? 0 : self.connectionNumbers.add(1, ordering: .relaxed).newValue
+        let (logger, name) = self.state.withLock { ($0.logger, $0.spec.name) }
+        let shapers = self.drawShapers(of: setup)
+        let record = self.events.map { RecordContext(log: $0, service: name, setup: setup, applied: shapers.applied) }
+        try handlers.addHandler(ConnectionDriver(instance: instance, shapers: shapers.downstream,
+                                                 upstreamShapers: shapers.upstream, logger: logger,
+                                                 connections: self.connections, queuedBytes: self.queuedBytes,
+                                                 warnings: self.warnings, observer: self.observer, number: number,
+                                                 group: connectionGroup, record: record,
+                                                 openChannels: self.openChannels))
     }
 
     private static func describe(_ error: any Error) -> String {

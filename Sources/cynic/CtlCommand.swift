@@ -47,13 +47,13 @@ struct CtlOptions: ParsableArguments {
         // Line-buffered even into a pipe: `events --follow` is read as it comes.
         setvbuf(stdout, nil, _IOLBF, 0)
         var endpoint = self.endpoint ?? .standard
-        if self.endpoint == nil, let text = environment("CYNIC_API") {
+        if self.endpoint == nil, let text = environmentValue("CYNIC_API") {
             guard let parsed = ControlEndpoint(parsing: text) else {
                 throw ctlFailure("CYNIC_API=\(text): expected http://HOST:PORT")
             }
             endpoint = parsed
         }
-        return ControlClient(endpoint: endpoint, token: token ?? environment("CYNIC_API_TOKEN"))
+        return ControlClient(endpoint: endpoint, token: token ?? environmentValue("CYNIC_API_TOKEN"))
     }
 
     /// Sends the request and answers its successful response; an error is one line and exit 1.
@@ -92,10 +92,6 @@ struct CtlOptions: ParsableArguments {
         } else {
             print(line)
         }
-    }
-
-    private func environment(_ name: String) -> String? {
-        getenv(name).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
     }
 }
 

@@ -12,6 +12,6 @@ struct Cynic: AsyncParsableCommand {
             folder of CYNIC_PLUGIN_PATH, each --plugin-dir. Plugin folders are watched: a new \
             or changed .so is loaded while cynic serves.
             """,
-        subcommands: [RunCommand.self, ServeCommand.self, PluginsCommand.self, CheckCommand.self, NewPluginCommand.self, CtlCommand.self],
+        subcommands: [RunCommand.self, ServeCommand.self, PluginsCommand.self, CheckCommand.self, NewPluginCommand.self, CtlCommand.self, TLSCommand.self],
         defaultSubcommand: RunCommand.self)
 }

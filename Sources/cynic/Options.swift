@@ -122,3 +122,8 @@ struct ByteCount: ExpressibleByArgument, CustomStringConvertible {
 
     var defaultValueDescription: String { description }
 }
+
+/// An environment variable's value; nil when unset or empty.
+func environmentValue(_ name: String) -> String? {
+    getenv(name).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+}

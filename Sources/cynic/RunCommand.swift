@@ -17,6 +17,7 @@ struct RunCommand: AsyncParsableCommand {
     var dumpConfig = false
 
     @OptionGroup var sink: LogSinkOptions
+    @OptionGroup var ca: CAOptions
     @OptionGroup var api: APIOptions
     @OptionGroup var plugins: PluginOptions
     @OptionGroup var shutdown: ShutdownOptions
@@ -32,7 +33,7 @@ struct RunCommand: AsyncParsableCommand {
             plugins.trust.warnIfUnsafe(logger)
             try await Runner(directories: plugins.searchPath, shutdown: shutdown, logger: logger, queuedBytes: sendQueue.makeBudget(),
                              trust: plugins.trust.trust, api: try api.settings(defaultAddress: APIOptions.defaultAddress),
-                             eventsFile: events.file)
+                             eventsFile: events.file, caFolder: ca.resolvedFolder)
                 .run(source, logSink: sink.setting)
             return
         }

@@ -28,6 +28,8 @@ struct Runner {
     var api: APISettings?
     /// Where every connection's record is appended as a JSON line (`--events`).
     var eventsFile: String?
+    /// The local CA's folder (`--ca-dir`); nil: the default.
+    var caFolder: String?
 
     /// How long after the drain bound stopping may still take before cynic exits anyway: closing
     /// what is left takes milliseconds, unless an event loop is wedged in plugin code.
@@ -65,9 +67,10 @@ struct Runner {
         let signals = Signals([(SIGINT, .stop), (SIGTERM, .stop), (SIGHUP, .reload)]) { signalName in
             forcedExit.exitNow("second \(signalName)", status: 0)
         }
+        let tls = TLSSource(caFolder: caFolder)
         let server = Server(directories: directories, source: source, group: group, controlLoop: control.next(),
                             logger: logger, copies: copies, trust: trust, queuedBytes: queuedBytes,
-                            events: events, metrics: metrics)
+                            events: events, metrics: metrics, tls: tls)
         var sink: LogSink?
         defer { copies.removeAll() }
         do {
@@ -85,7 +88,15 @@ struct Runner {
             throw failure("\(error)")
         }
         for service in await server.runningServices {
-            print("service \(service.spec.name): behaviour \(service.spec.behaviour), listening on \(service.boundAddress)")
+            // The address last: scripts read the port at the end of the line.
+            let over = service.spec.tls.map { " over TLS (\($0.certificateFile ?? "profile " + $0.profile))" } ?? ""
+            print("service \(service.spec.name): behaviour \(service.spec.behaviour)\(over), listening on \(service.boundAddress)")
+        }
+        // What a test trusts for the TLS services, those of now and those the API creates later.
+        do {
+            print("local CA certificate: \(try tls.contexts().ca.certificatePath)")
+        } catch {
+            logger.warning("no local CA, so no TLS service can start: \(error)")
         }
         let status = await startStatusEndpoint(server: server, group: group)
         let controlAPI: ControlAPI?

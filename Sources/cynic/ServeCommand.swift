@@ -10,6 +10,7 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Run one service alone: the line a test suite puts in its setup.",
         discussion: """
             Example: cynic serve http-slow --port 0 --param interval_ms=100 (port 0: the kernel picks one; the line printed says which).
+            Over TLS: cynic serve http-json --port 8443 --tls expired, and the client trusts "$(cynic tls ca)".
             With --api and no behaviour, cynic serves the control API alone and the test creates its services through it:             cynic serve --api 127.0.0.1:0.
             """)
 
@@ -40,6 +41,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-sink"), help: ArgumentHelp("Also run the log sink on this Unix socket.", valueName: "PATH"))
     var logSinkPath: String?
 
+    @OptionGroup(title: "TLS") var tls: TLSServiceOptions
+    @OptionGroup var ca: CAOptions
     @OptionGroup var api: APIOptions
     @OptionGroup var plugins: PluginOptions
     @OptionGroup var shutdown: ShutdownOptions
@@ -64,7 +67,7 @@ struct ServeCommand: AsyncParsableCommand {
         let apiSettings = try api.settings(defaultAddress: nil)
         plugins.trust.warnIfUnsafe(logger)
         let runner = Runner(directories: plugins.searchPath, shutdown: shutdown, logger: logger, queuedBytes: sendQueue.makeBudget(),
-                            trust: plugins.trust.trust, api: apiSettings, eventsFile: events.file)
+                            trust: plugins.trust.trust, api: apiSettings, eventsFile: events.file, caFolder: ca.resolvedFolder)
         let logSink: Configuration.LogSinkSetting = logSinkPath.map { .path($0) } ?? .disabled
         guard let behaviour else {
             try await runner.run(.fixed([]), logSink: logSink)
@@ -100,7 +103,7 @@ struct ServeCommand: AsyncParsableCommand {
             }
         }
         let spec = ServiceSpec(name: behaviour, behaviour: behaviour, address: address, parameters: inputs,
-                               shapers: shaperSpecs, seed: seed, origin: "cynic serve")
+                               shapers: shaperSpecs, seed: seed, tls: tls.spec, origin: "cynic serve")
         try await runner.run(.fixed([spec]), logSink: logSink)
     }
 }
