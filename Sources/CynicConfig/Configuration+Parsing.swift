@@ -181,9 +181,7 @@ private struct NodeReader {
             }
             spec[keyPath: path] = version
         }
-        if let low = spec.minimumVersion, let high = spec.maximumVersion, low > high {
-            throw error(node, "\(key): min_version \(low.rawValue) is above max_version \(high.rawValue)")
-        }
+        if let problem = spec.problem { throw error(node, "\(key).\(problem.field): \(problem.reason)") }
         return spec
     }
 

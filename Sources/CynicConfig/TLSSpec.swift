@@ -47,3 +47,38 @@ public struct TLSSpec: Sendable, Equatable {
         self.names = names
     }
 }
+
+extension TLSSpec {
+    /// What is wrong with the spec's own fields, whatever the profile: the field ("alpn[1]",
+    /// "names[0]") and why; nil when nothing is. The files and the profile are checked when the
+    /// chain is made.
+    public var problem: (field: String, reason: String)? {
+        for (index, proto) in alpn.enumerated() where proto.utf8.isEmpty || proto.utf8.count > 255 {
+            return ("alpn[\(index)]", "an ALPN protocol name is 1 to 255 bytes, got \(proto.utf8.count)")
+        }
+        if alpn.count > 16 { return ("alpn", "at most 16 protocols, got \(alpn.count)") }
+        if let names {
+            if names.isEmpty { return ("names", "expected at least one name") }
+            if names.count > 16 { return ("names", "at most 16 names, got \(names.count)") }
+            for (index, name) in names.enumerated() where !Self.isCertificateName(name) {
+                return ("names[\(index)]", "expected a DNS name or an IP address, got '\(name)'")
+            }
+        }
+        if let low = minimumVersion, let high = maximumVersion, low > high {
+            return ("min_version", "\(low.rawValue) is above max_version \(high.rawValue)")
+        }
+        return nil
+    }
+
+    /// A DNS name (letters, digits, '-', '.', a leading "*." wildcard) or an IP address, as a
+    /// certificate's subjectAltName holds them.
+    static func isCertificateName(_ name: String) -> Bool {
+        guard !name.isEmpty, name.utf8.count <= 253 else { return false }
+        if name.contains(":") { return name.allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." } }
+        let allowed = name.unicodeScalars.allSatisfy { scalar in
+            scalar.isASCII && (("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar)
+                || ("0"..."9").contains(scalar) || scalar == "-" || scalar == "." || scalar == "*")
+        }
+        return allowed && !name.hasPrefix(".") && !name.contains("..")
+    }
+}

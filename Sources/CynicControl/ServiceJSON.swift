@@ -145,9 +145,7 @@ enum ServiceInput {
         spec.names = try tls.strings("names")
         spec.minimumVersion = try version(tls, "min_version")
         spec.maximumVersion = try version(tls, "max_version")
-        if let low = spec.minimumVersion, let high = spec.maximumVersion, low > high {
-            throw tls.invalid("min_version", "\(low.rawValue) is above max_version \(high.rawValue)")
-        }
+        if let problem = spec.problem { throw tls.invalid(problem.field, problem.reason) }
         return spec
     }
 
