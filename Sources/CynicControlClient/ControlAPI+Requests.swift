@@ -12,9 +12,12 @@ extension ControlAPI {
         public var shapers: [NewShaper]?
         public var enabled: Bool?
         public var seed: UInt64?
+        /// A certificate profile: the service speaks TLS.
+        public var tls: String?
 
         public init(name: String, behaviour: String, listen: String? = nil, parameters: [String: String]? = nil,
-                    shapers: [NewShaper]? = nil, enabled: Bool? = nil, seed: UInt64? = nil) {
+                    shapers: [NewShaper]? = nil, enabled: Bool? = nil, seed: UInt64? = nil, tls: String? = nil) {
+            self.tls = tls
             self.name = name
             self.behaviour = behaviour
             self.listen = listen

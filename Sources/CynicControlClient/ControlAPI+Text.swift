@@ -22,6 +22,11 @@ extension ControlAPI.Service {
         rows.append(["shapers", shaperLines.first ?? "none"])
         rows += shaperLines.dropFirst().map { ["", $0] }
         rows.append(["seed", seed.map { "\($0)" } ?? "none (random)"])
+        if let tls {
+            let versions = [tls.min_version.map { "from TLS \($0)" }, tls.max_version.map { "up to TLS \($0)" }].compactMap { $0 }
+            let alpn = (tls.alpn ?? []).isEmpty ? [] : ["ALPN " + (tls.alpn ?? []).joined(separator: ",")]
+            rows.append(["tls", ([tls.certificate ?? "profile \(tls.profile ?? "valid")"] + versions + alpn).joined(separator: ", ")])
+        }
         if let origin { rows.append(["origin", origin]) }
         return TextTable(rows: rows).lines
     }

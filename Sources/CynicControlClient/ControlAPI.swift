@@ -16,8 +16,18 @@ public enum ControlAPI {
         /// False while an enabled service could not bind its address.
         public var listening: Bool?
         public var seed: UInt64?
+        public var tls: TLS?
         public var origin: String?
         public var connections: Connections?
+    }
+
+    /// A service's TLS; absent or null for plain TCP.
+    public struct TLS: Decodable, Sendable, Equatable {
+        public var profile: String?
+        public var certificate: String?
+        public var alpn: [String]?
+        public var min_version: String?
+        public var max_version: String?
     }
 
     public struct Connections: Decodable, Sendable, Equatable {

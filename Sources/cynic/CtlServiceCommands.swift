@@ -68,6 +68,10 @@ struct CtlCreateCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seed for the draws that decide which shapers apply (reproducible runs).", valueName: "N"))
     var seed: UInt64?
 
+    @Option(help: ArgumentHelp("Serve it over TLS with this certificate profile (`cynic tls profiles`); "
+        + "clients trust the CA of `GET /tls`.", valueName: "PROFILE"))
+    var tls: String?
+
     @Flag(help: "Create it without listening (enable it later with `cynic ctl enable NAME`).")
     var disabled = false
 
@@ -77,7 +81,7 @@ struct CtlCreateCommand: AsyncParsableCommand {
             parameters: parameters.isEmpty ? nil : ParameterAssignment.parameters(parameters),
             // A repeated shaper is named as `cynic serve --shape` names it: "latency-2".
             shapers: shapers.isEmpty ? nil : ServiceSpec.namedUniquely(shapers).map(ControlAPI.NewShaper.init),
-            enabled: disabled ? false : nil, seed: seed)
+            enabled: disabled ? false : nil, seed: seed, tls: tls)
         try await api.show(.post, "/services", body: ControlAPI.encode(service), as: ControlAPI.Service.self) { $0.detailLines }
     }
 }

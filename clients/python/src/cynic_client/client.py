@@ -10,7 +10,7 @@ import secrets
 import time
 import urllib.parse
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 DEFAULT_API = "http://127.0.0.1:8474"
 
@@ -74,11 +74,15 @@ class Cynic:
     # Services
 
     def service(self, behaviour: str, name: Optional[str] = None, listen: str = "127.0.0.1:0",
-                **params: Any) -> "Service":
+                tls: Union[None, str, Dict[str, Any]] = None, **params: Any) -> "Service":
         """Creates a service and returns it; `listen` port 0 takes a free port, which the
         service's `address` then shows. Without a name, one is made from the behaviour
-        (`reset-1a2b3c`)."""
-        body = {"behaviour": behaviour, "listen": listen, "parameters": params}
+        (`reset-1a2b3c`). `tls` serves it over TLS: a certificate profile's name (`"expired"`;
+        `tls_info()["profiles"]` lists them) or a dict of `profile`, `alpn`, `min_version`,
+        `max_version`, `names`, or `certificate` and `key` files; trust `ca_certificate`."""
+        body: Dict[str, Any] = {"behaviour": behaviour, "listen": listen, "parameters": params}
+        if tls is not None:
+            body["tls"] = tls
         for attempt in range(3):
             body["name"] = name or f"{behaviour}-{secrets.token_hex(3)}"
             try:
@@ -95,6 +99,26 @@ class Cynic:
               **params: Any) -> "Service":
         """A service with behaviour `proxy` in front of `upstream` (`HOST:PORT`)."""
         return self.service("proxy", name=name, listen=listen, upstream=upstream, **params)
+
+    # TLS
+
+    def tls_info(self) -> Dict[str, Any]:
+        """The local CA (`ca_certificate`, its path; `ca_pem`), the client certificate and key
+        it signed (`client_certificate`, `client_key`) and the certificate `profiles`."""
+        return self.request("GET", "/tls")
+
+    @property
+    def ca_certificate(self) -> str:
+        """The path of the local CA's certificate: what a test trusts
+        (`requests.get(url, verify=cynic.ca_certificate)`)."""
+        return self.tls_info()["ca_certificate"]
+
+    @property
+    def client_certificate(self) -> Tuple[str, str]:
+        """(certificate, key) paths of a client certificate the CA signed, for a
+        `client-cert-required` service (`requests.get(url, cert=...)`)."""
+        info = self.tls_info()
+        return info["client_certificate"], info["client_key"]
 
     def services(self) -> List["Service"]:
         return [Service(self, data) for data in self.request("GET", "/services")]
@@ -244,12 +268,17 @@ class Service:
         return None if isinstance(self.address, str) else self.address[1]
 
     @property
+    def tls(self) -> Optional[Dict[str, Any]]:
+        """How it speaks TLS (`profile`, `alpn`, ...); None for plain TCP."""
+        return self.data.get("tls")
+
+    @property
     def url(self) -> Optional[str]:
-        """`http://HOST:PORT`, for the HTTP behaviours."""
+        """`http://HOST:PORT` for the HTTP behaviours, `https://` over TLS."""
         if self.host is None:
             return None
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     @property
     def _path(self) -> str:
@@ -261,7 +290,7 @@ class Service:
 
     def update(self, **fields: Any) -> "Service":
         """`PATCH /services/{name}` with these fields as they are: any of `behaviour`, `listen`,
-        `parameters` (replaces them all), `shapers` (replaces the list), `enabled`, `seed`."""
+        `parameters` (replaces them all), `shapers` (replaces the list), `enabled`, `seed`, `tls`."""
         self.data = self.client.request("PATCH", self._path, fields)
         return self
 
