@@ -85,9 +85,10 @@ public final class Service: Sendable {
     /// given, hears what happens on each connection (see `ConnectionEvent`).
     public static func start(_ spec: ServiceSpec, plugins: PluginCatalog, group: any EventLoopGroup,
                              logger: Logger, queuedBytes: QueuedBytesBudget = .processWide,
-                             observer: ConnectionObserver? = nil, events: ConnectionEventLog? = nil) async throws(ServiceError) -> Service {
+                             observer: ConnectionObserver? = nil, events: ConnectionEventLog? = nil,
+                             tls: TLSSource = .default) async throws(ServiceError) -> Service {
         try await start(spec, plugins: plugins.plugins, group: group, logger: logger, queuedBytes: queuedBytes,
-                        observer: observer, events: events)
+                        observer: observer, events: events, tls: tls)
     }
 
     public static func start(_ spec: ServiceSpec, plugins: [String: Plugin], group: any EventLoopGroup,

@@ -96,7 +96,7 @@ final class TLSHandshakeGate: ChannelInboundHandler, RemovableChannelHandler {
         let shapers = RecordContext(log: events, service: service, setup: setup,
                                     applied: setup.shapers.map { _ in false }).shapers()
         let elapsed = NIODeadline.now() - startedAt
-        events.add(ConnectionRecord(
+        _ = events.add(ConnectionRecord(
             service: service, behaviour: setup.behaviour.plugin.name, version: setup.behaviour.plugin.versionLabel,
             peer: peer.map(ConnectionDriver.describe), shapers: shapers, client: .init(bytesIn: 0, bytesOut: 0),
             upstream: nil, started: startedWall, duration: .nanoseconds(elapsed.nanoseconds), end: end))

@@ -45,7 +45,7 @@ struct ConfigurationTests {
 
     @Test("each mistake is one line naming the file, the line, the key and what was expected", arguments: [
         ("services:\n  a:\n    port: 99999\n", "f.yaml:3:11: services.a.port: expected a port number (0-65535), got '99999'"),
-        ("services:\n  a:\n    prot: 80\n", "f.yaml:3:5: services.a: unknown key 'prot' (expected one of: behaviour, host, port, unix, params, shapers, seed)"),
+        ("services:\n  a:\n    prot: 80\n", "f.yaml:3:5: services.a: unknown key 'prot' (expected one of: behaviour, host, port, unix, params, shapers, seed, tls)"),
         ("services:\n  a:\n    port: 80\n    unix: /x\n", "f.yaml:3:5: services.a: give either `port` or `unix`, not both"),
         ("services:\n  a:\n    behaviour: reset\n", "f.yaml:3:5: services.a: needs `port` (TCP) or `unix` (a socket path)"),
         ("services:\n  a:\n    port: 1\n    params:\n      length: [1, 2]\n", "f.yaml:5:15: services.a.params.length: expected a single value"),

@@ -36,14 +36,15 @@ struct SwapFixture {
     let server: Server
     let port: Int
 
-    init(_ source: String) async throws {
+    /// `tls`, when given, serves it over TLS from the test run's CA.
+    init(_ source: String, tls: TLSSpec? = nil) async throws {
         try compileCPlugin(source, named: "swapme", into: folder.path)
         copies = try PluginCopies()
         server = Server(directories: [PluginDirectory(path: folder.path)],
                         source: .fixed([ServiceSpec(name: "swapme", behaviour: "swapme",
-                                                    address: .tcp(host: "127.0.0.1", port: 0), origin: "test")]),
+                                                    address: .tcp(host: "127.0.0.1", port: 0), tls: tls, origin: "test")]),
                         group: TestServices.group, controlLoop: TestServices.control.next(),
-                        logger: log.logger, copies: copies)
+                        logger: log.logger, copies: copies, tls: TestServices.tls)
         _ = try await server.start()
         port = await server.runningServices[0].port
     }

@@ -25,18 +25,27 @@ public enum TestServices {
 
     public static let logger = Logger(label: "cynic.test")
 
+    /// The local CA of the test run: made once in a temporary folder, never the user's own.
+    public static let tlsFolder = TemporaryFolder("cynic-test-ca")
+    public static let tls = TLSSource(caFolder: tlsFolder.path + "/ca")
+    /// Its certificate, what a client trusts.
+    public static var caCertificate: String {
+        get throws { try tls.contexts().ca.certificatePath }
+    }
+
     /// Starts one service of a shipped (or given) plugin on 127.0.0.1, port 0; `shapers` are
     /// written as on the command line (`latency:ms=200,probability=0.5`).
     /// `events`, when given, gets the record of each connection; `loops` run its connections.
+    /// `tls`, when given, serves it over TLS from the test run's CA (`tls`).
     public static func start(_ behaviour: String, parameters: [String: String] = [:],
-                             shapers: [String] = [], seed: UInt64? = nil,
+                             shapers: [String] = [], seed: UInt64? = nil, tls tlsSpec: TLSSpec? = nil,
                              catalog: PluginCatalog = shipped, events: ConnectionEventLog? = nil,
                              on loops: any EventLoopGroup = group) async throws -> Service {
         let inputs = parameters.mapValues { ParameterInput($0, origin: "test") }
         let spec = ServiceSpec(name: behaviour, behaviour: behaviour, address: .tcp(host: "127.0.0.1", port: 0),
                                parameters: inputs, shapers: try shapers.map { try ShaperSpec(commandLine: $0) },
-                               seed: seed, origin: "test")
-        return try await Service.start(spec, plugins: catalog, group: loops, logger: logger, events: events)
+                               seed: seed, tls: tlsSpec, origin: "test")
+        return try await Service.start(spec, plugins: catalog, group: loops, logger: logger, events: events, tls: tls)
     }
 }
 
