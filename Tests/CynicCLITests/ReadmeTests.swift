@@ -75,3 +75,32 @@ struct ReadmeProxyTests {
         }
     }
 }
+
+@Suite("README: TLS")
+struct ReadmeTLSTests {
+    @Test("the README's two TLS lines: a service over TLS with the expired profile, and curl trusting the CA, refused for the expiry",
+          .enabled(if: programExists("curl")))
+    func twoLines() throws {
+        let block = try #require(Readme.blocks("sh").first { $0.contains("--tls ") })
+        let lines = block.split(separator: "\n").map(String.init)
+        try #require(lines.count == 2, "the block is the two lines: \(block)" as Comment)
+        // A port of the kernel's choosing for the README's 8443, and a CA of the test's own; the
+        // lines are otherwise run as written.
+        let port = freePort()
+        let ca = TemporaryFolder("cynic-readme-ca")
+        let environment = ["CYNIC_CA_DIR": ca.path + "/ca"]
+        let serve = lines[0].replacingOccurrences(of: "8443", with: "\(port)")
+        try #require(serve.hasPrefix("cynic serve ") && serve.hasSuffix(" &"), "\(serve)")
+        let arguments = serve.dropFirst("cynic ".count).dropLast(2).split(separator: " ").map(String.init)
+        let cynic = try CynicProcess(arguments, environment: environment)
+        _ = try cynic.waitForServices(1)
+        try cynic.waitFor("local CA certificate: \(ca.path)/ca/ca.pem")
+        let folder = (Paths.cynic as NSString).deletingLastPathComponent
+        let client = lines[1].replacingOccurrences(of: "8443", with: "\(port)")
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        let result = try runProgram("/bin/sh", ["-c", client],
+                                    environment: ["PATH": folder + ":" + path, "CYNIC_CA_DIR": ca.path + "/ca"], timeout: 30)
+        #expect(result.status == 60, "\(result.output)")
+        #expect(result.standardError.contains("SSL certificate problem: certificate has expired"), "\(result.output)")
+    }
+}
