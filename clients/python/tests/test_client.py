@@ -260,3 +260,25 @@ def test_cynic_output_is_drained_so_it_never_blocks_on_a_full_pipe(cynic, cynic_
     while not any(f"service {service.name} removed" in line for line in cynic_server.output()):
         assert time.monotonic() < deadline, cynic_server.output()[-5:]
         time.sleep(0.05)
+
+
+def test_a_tls_service_passes_a_client_trusting_the_ca_and_each_profile_fails_for_its_reason(cynic):
+    valid = cynic.service("http-json", tls="valid")
+    assert valid.url.startswith("https://")
+    assert valid.tls["profile"] == "valid"
+    assert requests.get(valid.url, verify=cynic.ca_certificate, timeout=10).json() == {"message": "Hello, World!"}
+    with pytest.raises(requests.exceptions.SSLError, match="unable to get local issuer certificate"):
+        requests.get(valid.url, timeout=10)
+    expired = cynic.service("http-json", tls={"profile": "expired"})
+    with pytest.raises(requests.exceptions.SSLError, match="certificate has expired"):
+        requests.get(expired.url, verify=cynic.ca_certificate, timeout=10)
+    ended = cynic.wait_for_event(lambda event: event["service"] == expired.name, timeout=10)
+    assert ended["end"] == "tls_failed"
+
+
+def test_client_cert_required_passes_with_the_client_certificate_the_ca_signed(cynic):
+    mutual = cynic.service("http-json", tls="client-cert-required")
+    response = requests.get(mutual.url, verify=cynic.ca_certificate, cert=cynic.client_certificate, timeout=10)
+    assert response.status_code == 200
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(mutual.url, verify=cynic.ca_certificate, timeout=10)
