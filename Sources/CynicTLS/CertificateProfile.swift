@@ -116,8 +116,9 @@ public struct CertificateProfile: Sendable, Hashable {
             Recipe(versions: .tls1_0 ... .tls1_0)),
         CertificateProfile(
             "tls1.1-only",
-            "the valid chain over TLS 1.1 only, as tls1.0-only: modern clients refuse, "
-                + "openssl s_client -tls1_1 -cipher DEFAULT@SECLEVEL=0 connects",
+            "the valid chain over TLS 1.1 only, as tls1.0-only: modern clients refuse (curl \"legacy sigalg "
+                + "disallowed or unsupported\", Python \"TLSV1_ALERT_PROTOCOL_VERSION\"); openssl s_client -tls1_1 "
+                + "-cipher DEFAULT@SECLEVEL=0 connects",
             Recipe(versions: .tls1_1 ... .tls1_1)),
     ]
 }
