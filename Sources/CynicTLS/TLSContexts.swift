@@ -145,8 +145,19 @@ public final class TLSContexts: Sendable {
         return PresentedChain(certificates: certificates, key: key)
     }
 
-    private func makeContext(for spec: TLSSpec, chain: PresentedChain) throws(TLSError) -> NIOSSLContext {
-        let profile = try Self.profile(for: spec)
+    /// Checks what can be checked of `spec` without reading files or minting: the profile, the
+    /// names, a certificate file with its key, the version bounds. For a configuration check;
+    /// `context(for:)` checks the same and the rest.
+    public static func check(_ spec: TLSSpec) throws(TLSError) {
+        _ = try chainKey(for: spec)
+        _ = try versions(for: spec)
+    }
+
+    /// The versions a spec's server speaks: the spec's bounds, else its profile's, else (nil) the
+    /// TLS library's (NIOSSL: 1.0 to 1.3).
+    static func versions(for spec: TLSSpec) throws(TLSError)
+        -> (minimum: CynicConfig.TLSVersion?, maximum: CynicConfig.TLSVersion?) {
+        let profile = try profile(for: spec)
         let minimum = spec.minimumVersion ?? profile?.recipe.versions.lowerBound
         let maximum = spec.maximumVersion ?? profile?.recipe.versions.upperBound
         if let minimum, let maximum, minimum > maximum {
@@ -154,6 +165,12 @@ public final class TLSContexts: Sendable {
             let whose = spec.minimumVersion != nil && spec.maximumVersion != nil ? "" : " (the \(spec.profile) profile's)"
             throw TLSError(field: field, "the lowest version, \(minimum.rawValue), is above the highest, \(maximum.rawValue)\(whose)")
         }
+        return (minimum, maximum)
+    }
+
+    private func makeContext(for spec: TLSSpec, chain: PresentedChain) throws(TLSError) -> NIOSSLContext {
+        let profile = try Self.profile(for: spec)
+        let (minimum, maximum) = try Self.versions(for: spec)
         do {
             var configuration = TLSConfiguration.makeServerConfiguration(
                 certificateChain: try chain.certificates.map {

@@ -45,6 +45,12 @@ struct LocalCATests {
         #expect(text.contains("ASN1 OID: prime256v1"))
     }
 
+    @Test("by default it lives in the user's private folder, as ca/")
+    func defaultFolder() throws {
+        let folder = try LocalCA.defaultFolder()
+        #expect(folder.hasSuffix("/cynic/ca") || folder == "/tmp/cynic-\(geteuid())/ca")
+    }
+
     @Test("two processes' worth of concurrent first loads end with one CA")
     func concurrentCreation() async throws {
         let base = TemporaryFolder()

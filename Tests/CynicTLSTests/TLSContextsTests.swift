@@ -18,6 +18,20 @@ struct TLSContextsTests {
                 == contexts.presentedChain(for: TLSSpec(profile: "expired")).leaf)
     }
 
+    @Test("a spec is checked without minting: profile, names, files in pairs")
+    func check() throws {
+        try TLSContexts.check(TLSSpec(profile: "weak-key"))
+        #expect { try TLSContexts.check(TLSSpec(profile: "nope")) } throws: { ($0 as? TLSError)?.field == "tls.profile" }
+        #expect { try TLSContexts.check(TLSSpec(names: [])) } throws: {
+            "\($0)" == "tls.names: a leaf needs at least one name, and no empty one"
+        }
+        #expect { try TLSContexts.check(TLSSpec(keyFile: "/k.pem")) } throws: {
+            "\($0)" == "tls.certificate: tls.key is given without the certificate"
+        }
+        // The user's files are read when the context is built, not by check.
+        try TLSContexts.check(TLSSpec(certificateFile: "/nonexistent.pem", keyFile: "/nonexistent-key.pem"))
+    }
+
     @Test("an unknown profile is named, with the list of profiles")
     func unknownProfile() {
         #expect { try SharedCA.contexts.context(for: TLSSpec(profile: "expird")) } throws: { error in
@@ -36,6 +50,10 @@ struct TLSContextsTests {
         #expect { try SharedCA.contexts.context(for: TLSSpec(profile: "tls1.0-only", minimumVersion: .tls1_2)) } throws: {
             "\($0)" == "tls.min_version: the lowest version, 1.2, is above the highest, 1.0 (the tls1.0-only profile's)"
         }
+        #expect { try TLSContexts.check(TLSSpec(profile: "tls1.1-only", maximumVersion: .tls1_0)) } throws: {
+            "\($0)" == "tls.max_version: the lowest version, 1.1, is above the highest, 1.0 (the tls1.1-only profile's)"
+        }
+        try TLSContexts.check(TLSSpec(profile: "tls1.1-only", minimumVersion: .tls1_0))
         // valid speaks 1.2 and 1.3 by default; asked for 1.3 only, 1.2 is refused.
         let server = try TLSTestServer(context: SharedCA.contexts.context(for: TLSSpec(minimumVersion: .tls1_3)))
         #expect(try server.sClient(caFile: SharedCA.ca.certificatePath, ["-tls1_2"]).status != 0)
