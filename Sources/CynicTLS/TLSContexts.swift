@@ -19,8 +19,9 @@ public struct PresentedChain: Sendable {
 /// the local CA, or the user's own files. Each is built once per process, at its first request,
 /// and shared after (a `NIOSSLContext` serves any number of connections): keyed by the spec, so
 /// two services with the same spec share one. Minting happens under the lock, so a first
-/// request for an RSA profile holds up other first requests for up to ~100 ms; later ones only
-/// look up.
+/// request for an RSA profile (weak-key, sha1-signature) holds up other first requests for
+/// ~70–260 ms; later ones only look up. A user's files are read at their first request too: a
+/// change to them is seen by a new `TLSContexts`. cynic keeps one per process.
 public final class TLSContexts: Sendable {
     public let ca: LocalCA
     private let state = Mutex(State())
@@ -28,7 +29,7 @@ public final class TLSContexts: Sendable {
     private struct State {
         var contexts: [ContextKey: NIOSSLContext] = [:]
         var chains: [ChainKey: PresentedChain] = [:]
-        /// One key of each kind per process: leaves share them (an RSA key takes 45–130 ms).
+        /// One key of each kind and use: every leaf shares one (an RSA key takes 45–130 ms).
         var keys: [String: Certificate.PrivateKey] = [:]
     }
 
@@ -41,7 +42,7 @@ public final class TLSContexts: Sendable {
     }
 
     private enum ChainKey: Hashable {
-        case profile(String, names: [String])
+        case profile(CertificateProfile, names: [String])
         case files(certificate: String, key: String)
     }
 
@@ -76,8 +77,12 @@ public final class TLSContexts: Sendable {
     /// The profile `spec` asks for, or an error listing the profiles; nil for the user's own files.
     public static func profile(for spec: TLSSpec) throws(TLSError) -> CertificateProfile? {
         guard spec.certificateFile == nil, spec.keyFile == nil else { return nil }
-        guard let profile = CertificateProfile.named(spec.profile) else {
-            throw TLSError(field: "tls.profile", "no profile '\(spec.profile)'; the profiles are \(CertificateProfile.names)")
+        return try profile(named: spec.profile)
+    }
+
+    private static func profile(named name: String) throws(TLSError) -> CertificateProfile {
+        guard let profile = CertificateProfile.named(name) else {
+            throw TLSError(field: "tls.profile", "no profile '\(name)'; the profiles are \(CertificateProfile.names)")
         }
         return profile
     }
@@ -91,7 +96,7 @@ public final class TLSContexts: Sendable {
         case (nil, _?):
             throw TLSError(field: "tls.certificate", "tls.key is given without the certificate")
         case (nil, nil):
-            guard let profile = try profile(for: spec) else { fatalError("a profile without files") }
+            let profile = try profile(named: spec.profile)
             let names: [String]
             switch profile.recipe.names {
             case .requested: names = spec.names ?? defaultNames
@@ -100,7 +105,7 @@ public final class TLSContexts: Sendable {
             guard !names.isEmpty, !names.contains(where: \.isEmpty) else {
                 throw TLSError(field: "tls.names", "a leaf needs at least one name, and no empty one")
             }
-            return .profile(profile.name, names: names)
+            return .profile(profile, names: names)
         }
     }
 
@@ -110,14 +115,13 @@ public final class TLSContexts: Sendable {
         switch key {
         case .files(let certificatePath, let keyPath):
             chain = try Self.userChain(certificatePath: certificatePath, keyPath: keyPath)
-        case .profile(let name, let names):
-            guard let profile = CertificateProfile.named(name) else { fatalError("no profile \(name)") }
+        case .profile(let profile, let names):
             var minter = ChainMinter(ca: ca.authority, keys: state.keys)
             do {
                 chain = try minter.mint(profile.recipe, names: names)
                 state.keys = minter.keys
             } catch {
-                throw TLSError(field: "tls.profile", "cannot mint the \(name) chain: \(error)")
+                throw TLSError(field: "tls.profile", "cannot mint the \(profile.name) chain: \(error)")
             }
         }
         state.chains[key] = chain
