@@ -151,7 +151,8 @@ public final class Service: Sendable {
             do {
                 context = try tls.context(for: tlsSpec)
             } catch {
-                throw ServiceError(spec, "tls: \(error.message)", field: error.field ?? "tls")
+                // "tls.profile: no profile 'expird'; ...", or the CA's file and what is wrong with it.
+                throw ServiceError(spec, error.field == nil ? "tls: \(error)" : "\(error)", field: error.field ?? "tls")
             }
         }
         return ServiceSetup(behaviour: behaviour, shapers: shapers, tls: context)
