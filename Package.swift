@@ -141,7 +141,7 @@ let package = Package(
         .testTarget(name: "CynicPluginsTests",
                     dependencies: ["CynicPlugins", "CynicConfig", "CynicRuntime", "CynicTestSupport"]),
         .testTarget(name: "CynicRuntimeTests",
-                    dependencies: ["CynicRuntime", "CynicPlugins", "CynicTestSupport"]),
+                    dependencies: ["CynicRuntime", "CynicPlugins", "CynicTLS", "CynicTestSupport"]),
         .testTarget(name: "CynicPrivateFolderTests", dependencies: ["CynicPrivateFolder", "CynicTestSupport"]),
         .testTarget(name: "CynicConfigTests", dependencies: ["CynicConfig", "CynicTestSupport"]),
         .testTarget(name: "CynicTLSTests",
