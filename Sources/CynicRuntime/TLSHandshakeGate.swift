@@ -147,14 +147,24 @@ struct TLSFailure: Sendable, Equatable {
         if let range = code.range(of: "_ALERT_") {
             self.init(reason: "the client sent alert \(code[range.upperBound...].lowercased())", endedBy: .peer)
         } else if Self.unreadableAlerts.contains(code) {
-            // Under TLS 1.3 the client's alert refusing the certificate comes under keys the
-            // server no longer reads with; BoringSSL reports the record, not the alert.
-            self.init(reason: "the client aborted the handshake (\(Self.words(code)): under TLS 1.3, how a client's refusal of the certificate arrives)",
-                      endedBy: .peer)
+            // Under TLS 1.3 the alert of a client that refuses the certificate reaches BoringSSL
+            // as a record it cannot read: it reports the record, not the alert.
+            self.init(reason: "the client refused the handshake (its alert unreadable: \(Self.words(code)))", endedBy: .peer)
         } else {
-            self.init(reason: Self.words(code), endedBy: .cynic)
+            self.init(reason: Self.refusals[code] ?? Self.words(code), endedBy: .cynic)
         }
     }
+
+    /// What cynic's refusals mean, where BoringSSL's words do not say it.
+    static let refusals = [
+        "HTTP_REQUEST": "the client spoke plain HTTP, not TLS",
+        "HTTPS_PROXY_REQUEST": "the client spoke plain HTTP (a proxy CONNECT), not TLS",
+        "WRONG_VERSION_NUMBER": "the client spoke no TLS (wrong version number)",
+        "UNSUPPORTED_PROTOCOL": "no TLS version in common (unsupported protocol)",
+        "NO_SHARED_CIPHER": "no cipher in common",
+        "PEER_DID_NOT_RETURN_A_CERTIFICATE": "the client sent no certificate, and this service requires one",
+        "CERTIFICATE_VERIFY_FAILED": "the client's certificate did not verify against the local CA",
+    ]
 
     static let unreadableAlerts: Set<String> = ["DECRYPTION_FAILED_OR_BAD_RECORD_MAC", "BAD_PACKET_LENGTH"]
 
@@ -171,8 +181,9 @@ struct TLSFailure: Sendable, Equatable {
             if character.isUppercase || character.isNumber || character == "_" {
                 word.append(character)
             } else {
-                // A code has an underscore and a letter: not a hex number or a lone word.
-                if word.contains("_"), word.contains(where: \.isLetter) { codes.append(word) }
+                // A code starts with a letter and has an underscore inside ("OPENSSL_internal"
+                // leaves "OPENSSL_", which is not one).
+                if word.first?.isLetter == true, word.last != "_", word.contains("_") { codes.append(word) }
                 word = ""
             }
         }
