@@ -131,6 +131,9 @@ let package = Package(
                                          .product(name: "NIOPosix", package: "swift-nio")],
                           swiftSettings: strictSwift),
 
+        // The TLS fault plugins' ClientHello reader.
+        .target(name: "TLSClientHello", dependencies: ["CCynicPlugin"], path: "plugins/tls-client-hello",
+                publicHeadersPath: "."),
         // The kit Swift plugins build on: it fills the same C descriptor; no Swift type crosses.
         .target(name: "CynicPluginKit", dependencies: ["CCynicPlugin"], swiftSettings: strictSwift),
 
@@ -140,7 +143,7 @@ let package = Package(
         .testTarget(name: "CynicPluginsTests",
                     dependencies: ["CynicPlugins", "CynicConfig", "CynicRuntime", "CynicTestSupport"]),
         .testTarget(name: "CynicRuntimeTests",
-                    dependencies: ["CynicRuntime", "CynicPlugins", "CynicTestSupport"]),
+                    dependencies: ["CynicRuntime", "CynicPlugins", "CynicTestSupport", "TLSClientHello"]),
         .testTarget(name: "CynicPrivateFolderTests", dependencies: ["CynicPrivateFolder", "CynicTestSupport"]),
         .testTarget(name: "CynicConfigTests", dependencies: ["CynicConfig", "CynicTestSupport"]),
         .testTarget(name: "CynicTLSTests", dependencies: ["CynicTLS", "CynicConfig", "CynicTestSupport"]),
