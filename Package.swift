@@ -25,6 +25,12 @@ let shippedPlugins: [(folder: String, target: String, swift: Bool)] = [
     ("redirect-loop", "PluginRedirectLoop", true),
     ("keepalive-race", "PluginKeepaliveRace", true),
     ("drip", "PluginDrip", true),
+    // TLS handshake faults: raw behaviours that read the ClientHello themselves (no TLS library).
+    ("tls-hang", "PluginTLSHang", false),
+    ("tls-alert", "PluginTLSAlert", false),
+    ("tls-plaintext", "PluginTLSPlaintext", false),
+    ("tls-reset", "PluginTLSReset", false),
+    ("tls-truncated", "PluginTLSTruncated", false),
     // In front of a real server (cynic.connect/1): no default port, they need an upstream.
     ("proxy", "PluginProxy", false),
     ("http-proxy", "PluginHTTPProxy", true),
@@ -36,6 +42,14 @@ let shippedPlugins: [(folder: String, target: String, swift: Bool)] = [
     ("reset-after", "PluginResetAfter", false),
     ("slow-close", "PluginSlowClose", false),
     ("timeout", "PluginTimeout", false),
+]
+
+/// C targets a shipped C plugin links in besides the ABI header: static, so each plugin's library
+/// holds its own copy and depends on nothing but libc.
+let pluginLinks: [String: [Target.Dependency]] = [
+    "PluginTLSHang": ["TLSClientHello"], "PluginTLSAlert": ["TLSClientHello"],
+    "PluginTLSPlaintext": ["TLSClientHello"], "PluginTLSReset": ["TLSClientHello"],
+    "PluginTLSTruncated": ["TLSClientHello"],
 ]
 
 let strictSwift: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
@@ -132,6 +146,9 @@ let package = Package(
                                          .product(name: "NIOPosix", package: "swift-nio")],
                           swiftSettings: strictSwift),
 
+        // The TLS fault plugins' ClientHello reader and the connection side they share.
+        .target(name: "TLSClientHello", dependencies: ["CCynicPlugin"], path: "plugins/tls-client-hello",
+                publicHeadersPath: "."),
         // The kit Swift plugins build on: it fills the same C descriptor; no Swift type crosses.
         .target(name: "CynicPluginKit", dependencies: ["CCynicPlugin"], swiftSettings: strictSwift),
 
@@ -141,7 +158,7 @@ let package = Package(
         .testTarget(name: "CynicPluginsTests",
                     dependencies: ["CynicPlugins", "CynicConfig", "CynicRuntime", "CynicTestSupport"]),
         .testTarget(name: "CynicRuntimeTests",
-                    dependencies: ["CynicRuntime", "CynicPlugins", "CynicTLS", "CynicTestSupport"]),
+                    dependencies: ["CynicRuntime", "CynicPlugins", "CynicTLS", "CynicTestSupport", "TLSClientHello"]),
         .testTarget(name: "CynicPrivateFolderTests", dependencies: ["CynicPrivateFolder", "CynicTestSupport"]),
         .testTarget(name: "CynicConfigTests", dependencies: ["CynicConfig", "CynicTestSupport"]),
         .testTarget(name: "CynicTLSTests",
@@ -168,7 +185,9 @@ let package = Package(
         plugin.swift
             ? .target(name: plugin.target, dependencies: ["CynicPluginKit", "CCynicPlugin"],
                       path: "plugins/\(plugin.folder)", swiftSettings: strictSwift)
-            : .target(name: plugin.target, dependencies: ["CCynicPlugin"], path: "plugins/\(plugin.folder)",
+            : .target(name: plugin.target,
+                      dependencies: ["CCynicPlugin"] + pluginLinks[plugin.target, default: []],
+                      path: "plugins/\(plugin.folder)",
                       publicHeadersPath: ".")
     }
 )

@@ -229,7 +229,9 @@ struct DefaultServicesTests {
                         "truncated": 2004, "chunked-malformed": 2005, "garbage-http": 2006, "huge": 2007,
                         "mislabelled": 2008, "status": 2009, "redirect-loop": 2010, "keepalive-race": 2011,
                         "drip": 2012, "empty": 2013, "reset": 2020, "random": 2021, "noresponse": 2022,
-                        "accept-close": 2023, "never-accept": 2025, "zero-window": 2026]
+                        "accept-close": 2023, "never-accept": 2025, "zero-window": 2026,
+                        "tls-hang": 2030, "tls-alert": 2031, "tls-plaintext": 2032, "tls-reset": 2033,
+                        "tls-truncated": 2034]
 
     @Test("cynic starts every default service and the log sink; curl sees reset and JSON", .enabled(if: programExists("curl")))
     func defaults() throws {

@@ -85,6 +85,8 @@ struct CheckTests {
         ("http-slow", "interval_ms=abc", "--param interval_ms: service 'http-slow': parameter 'interval_ms' of 'http-slow' expects an unsigned 32-bit integer"),
         ("http-slow", "speed=3", "--param speed: service 'http-slow': unknown parameter 'speed' for behaviour 'http-slow'"),
         ("http-json", "body_file=/nonexistent/x.json", "behaviour 'http-json' refused its parameters: body_file \"/nonexistent/x.json\""),
+        ("tls-alert", "alert=nope", "behaviour 'tls-alert' refused its parameters: unknown alert \"nope\": use a number 0-255 or one of close_notify, "),
+        ("tls-truncated", "bytes=79", "behaviour 'tls-truncated' refused its parameters: `bytes` must be less than 79"),
     ])
     func badParameter(plugin: String, parameter: String, message: String) throws {
         let result = try runProgram(Paths.cynic, ["check", Paths.shippedPlugin(plugin), "--param", parameter])

@@ -64,7 +64,7 @@ struct ConfigurationTests {
     @Test("a dump of the shipped defaults reads back as the same services")
     func dumpRoundTrips() throws {
         let plugins = TestServices.shipped.plugins
-        #expect(plugins.count == 29, "22 behaviours and 7 shapers")
+        #expect(plugins.count == 34, "27 behaviours and 7 shapers")
         let defaults = Configuration.defaults(for: Array(plugins.values))
         let parsed = try Configuration.parse(yaml: defaults.yaml(plugins: plugins), file: "dump.yaml")
         #expect(parsed.services.map(\.name) == defaults.services.map(\.name))
