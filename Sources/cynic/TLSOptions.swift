@@ -54,6 +54,9 @@ struct TLSServiceOptions: ParsableArguments {
         if let alpn, alpn.split(separator: ",", omittingEmptySubsequences: false).contains(where: { $0.isEmpty }) {
             throw ValidationError("--tls-alpn \(alpn): expected protocol names separated by commas, as h2,http/1.1")
         }
+        if let low = minimumVersion, let high = maximumVersion, low > high {
+            throw ValidationError("--tls-min-version \(low.rawValue) is above --tls-max-version \(high.rawValue)")
+        }
         if let problem = spec?.problem {
             let flag = ["alpn": "--tls-alpn", "names": "--tls-name", "min_version": "--tls-min-version"]
                 .first { problem.field.hasPrefix($0.key) }?.value ?? "--tls"
