@@ -157,6 +157,27 @@ struct TLSServiceTests {
         #expect(swapped)
     }
 
+    @Test("ALPN and the TLS versions are the service's settings: the protocol chosen and the version spoken are theirs")
+    func alpnAndVersions() async throws {
+        let spec = TLSSpec(alpn: ["http/1.1"], maximumVersion: .tls1_2)
+        let service = try await TestServices.start("http-json", tls: spec)
+        defer { Task { await service.stop() } }
+        let ca = try TestServices.caCertificate
+        let session = try await offThePool {
+            try runProgram("openssl", ["s_client", "-connect", "127.0.0.1:\(service.port)", "-servername", "localhost",
+                                       "-CAfile", ca, "-alpn", "h2,http/1.1", "-ign_eof"],
+                           input: "GET / HTTP/1.0\r\n\r\n", timeout: 30)
+        }
+        #expect(session.output.contains("ALPN protocol: http/1.1"), "\(session.output.suffix(800))")
+        #expect(session.output.contains("Protocol  : TLSv1.2"), "\(session.output.suffix(800))")
+        #expect(session.output.contains("Hello, World!"))
+        let tooNew = try await offThePool {
+            try runProgram("openssl", ["s_client", "-connect", "127.0.0.1:\(service.port)", "-tls1_3"], input: "", timeout: 30)
+        }
+        #expect(tooNew.status != 0)
+        #expect(tooNew.output.contains("alert protocol version"), "\(tooNew.output.suffix(800))")
+    }
+
     @Test("user certificate files: the chain given is presented; a missing file is one line naming it")
     func userFiles() async throws {
         let folder = TemporaryFolder("cynic-tls-files")
