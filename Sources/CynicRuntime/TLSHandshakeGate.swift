@@ -9,10 +9,10 @@ import NIOTLS
 /// (`install`) behind itself, tells them the channel is active, and leaves. The behaviour, its
 /// shapers and their timings so begin with a TLS connection, as a client sees it.
 ///
-/// A handshake that fails never reaches the behaviour: the gate records it (end `tls_failed`,
-/// and why: the client's alert, no version or cipher in common, a missing client certificate,
-/// not TLS at all) (its console line says it at info level: a refused certificate is what a
-/// TLS fault is there to cause, no warning). A client that never finishes the handshake is dropped after
+/// A handshake that fails never reaches the behaviour: the gate records it, end `tls_failed` and
+/// why (the client's alert, no version or cipher in common, a missing client certificate, not
+/// TLS at all). Its console line is at info level, not a warning: a refused certificate is what
+/// a TLS fault is there to cause. A client that never finishes the handshake is dropped after
 /// `handshakeTimeout`, so half-open handshakes cannot pile up.
 final class TLSHandshakeGate: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
@@ -92,7 +92,10 @@ final class TLSHandshakeGate: ChannelInboundHandler, RemovableChannelHandler {
             logger.debug("TLS handshake failed: \(failure.reason)")
             return
         }
-        let end = ConnectionEnd(.tlsFailed, by: failure.endedBy, reason: failure.reason)
+        // cynic stopping closes handshakes in flight too: that, not the client, ended them.
+        let end = self.failure == nil && ServerShutdown.isUnderWay
+            ? ConnectionEnd(.serverStopping, by: .cynic)
+            : ConnectionEnd(.tlsFailed, by: failure.endedBy, reason: failure.reason)
         let shapers = RecordContext(log: events, service: service, setup: setup,
                                     applied: setup.shapers.map { _ in false }).shapers()
         let elapsed = NIODeadline.now() - startedAt
