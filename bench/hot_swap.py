@@ -7,9 +7,12 @@ renames each version into the folder and measures the time from the rename to th
 connection answered by the new version. Prints a table: p50, p99 and max of that time, requests
 served, and failed requests. Loopback only; bounded by SWAPS and a per-swap timeout.
 
-    python3 bench/hot_swap.py [--swaps 100] [--load 4]
+    python3 bench/hot_swap.py [--swaps 100] [--load 4] [--json FILE]
+    CYNIC=.build/release/cynic python3 bench/hot_swap.py   # that binary, no build
+
+With --pin (two cores or more), cynic runs on the first core and the clients on the second.
 """
-import argparse, os, socket, statistics, subprocess, sys, tempfile, threading, time
+import argparse, json, os, socket, statistics, subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -50,11 +53,19 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--swaps", type=int, default=100)
     parser.add_argument("--load", type=int, default=4, help="client threads in a loop")
+    parser.add_argument("--json", help="also write the figures to this file, as JSON")
+    parser.add_argument("--pin", action="store_true", help="cynic on the first core, clients on the second")
     args = parser.parse_args()
 
-    subprocess.run(["swift", "build"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    binary = subprocess.run(["swift", "build", "--show-bin-path"], cwd=ROOT, check=True,
-                            capture_output=True, text=True).stdout.strip() + "/cynic"
+    if os.environ.get("CYNIC"):
+        binary = os.environ["CYNIC"]
+    else:
+        subprocess.run(["swift", "build"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        binary = subprocess.run(["swift", "build", "--show-bin-path"], cwd=ROOT, check=True,
+                                capture_output=True, text=True).stdout.strip() + "/cynic"
+    cores = sorted(os.sched_getaffinity(0))
+    pinned = args.pin and len(cores) >= 2
+    server_prefix = ["taskset", "-c", str(cores[0])] if pinned else []
     work = tempfile.mkdtemp(prefix="cynic-bench-")
     plugins, staging = os.path.join(work, "plugins"), os.path.join(work, "staging")
     os.makedirs(plugins)
@@ -67,11 +78,13 @@ def main():
                         os.path.join(staging, f"v{generation}.so"), source], check=True)
     os.rename(os.path.join(staging, "v0.so"), os.path.join(plugins, "swapme.so"))
 
-    cynic = subprocess.Popen([binary, "serve", "swapme", "--port", "0", "--plugin-dir", plugins],
+    cynic = subprocess.Popen(server_prefix + [binary, "serve", "swapme", "--port", "0", "--plugin-dir", plugins],
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         line = cynic.stdout.readline()
         port = int(line.rsplit(":", 1)[1])
+        if pinned:
+            os.sched_setaffinity(0, {cores[1]})
         stop = threading.Event()
         served, failed = [0], []
         lock = threading.Lock()
@@ -113,6 +126,11 @@ def main():
           f"{max(delays):>8.1f} {served[0]:>8} {len(failed):>7}")
     if failed:
         print("first failures:", failed[:3])
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"swaps": len(delays), "p50_ms": percentile(delays, 50), "p99_ms": percentile(delays, 99),
+                       "max_ms": max(delays), "served": served[0], "failed": len(failed),
+                       "first_failures": failed[:3], "load_threads": args.load}, f)
     print(f"(rename into the folder → first connection served by the new version; load: {args.load} client threads)")
 
 

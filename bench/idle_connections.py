@@ -14,9 +14,14 @@ open-file limit (raised to its hard limit here; cynic raises its own) and is cut
 note (`ulimit -Hn N` lifts it, where the system lets you). Loopback only; bounded by CONNECTIONS and
 a time budget for opening them (--seconds, 120 by default).
 
-    python3 bench/idle_connections.py [--connections 10000] [--seconds 120]
+    python3 bench/idle_connections.py [--connections 10000] [--seconds 120] [--hold 60] [--json FILE]
+    CYNIC=.build/release/cynic python3 bench/idle_connections.py   # that binary, no build
+
+--hold keeps every connection open that long before checking that none was dropped (and probes
+a new connection in the middle of it); --pin runs cynic on the first core and this client on the
+second. --connections 0 opens as many as the open-file limit allows.
 """
-import argparse, os, resource, selectors, socket, subprocess, sys, time
+import argparse, json, os, resource, selectors, socket, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PER_SOURCE = 20000  # well under the 28k ephemeral ports of one source address
@@ -34,26 +39,37 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--connections", type=int, default=10000)
     parser.add_argument("--seconds", type=float, default=120, help="budget for opening them")
+    parser.add_argument("--hold", type=float, default=1.0, help="seconds to hold them all before checking")
+    parser.add_argument("--json", help="also write the figures to this file, as JSON")
+    parser.add_argument("--pin", action="store_true", help="cynic on the first core, this client on the second")
     args = parser.parse_args()
+    cores = sorted(os.sched_getaffinity(0))
+    pinned = args.pin and len(cores) >= 2
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    wanted = args.connections
     fitting = hard - 200  # this process's own descriptors, and cynic's besides its connections
+    wanted = args.connections or fitting
     if wanted > fitting:
         print(f"note: {wanted} connections need {wanted} descriptors on each side; the hard "
               f"open-file limit is {hard}, so {fitting} are opened (raise it with ulimit -Hn)")
         wanted = fitting
 
-    subprocess.run(["swift", "build"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    binary = subprocess.run(["swift", "build", "--show-bin-path"], cwd=ROOT, check=True,
-                            capture_output=True, text=True).stdout.strip() + "/cynic"
-    server = subprocess.Popen([binary, "serve", "noresponse", "--port", "0", "--param", "hold_ms=600000"],
+    if os.environ.get("CYNIC"):
+        binary = os.environ["CYNIC"]
+    else:
+        subprocess.run(["swift", "build"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        binary = subprocess.run(["swift", "build", "--show-bin-path"], cwd=ROOT, check=True,
+                                capture_output=True, text=True).stdout.strip() + "/cynic"
+    server_prefix = ["taskset", "-c", str(cores[0])] if pinned else []
+    server = subprocess.Popen(server_prefix + [binary, "serve", "noresponse", "--port", "0", "--param", "hold_ms=600000"],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     clients = []
     try:
         line = server.stdout.readline()
         port = int(line.rsplit(":", 1)[1])
+        if pinned:
+            os.sched_setaffinity(0, {cores[1]})
         time.sleep(0.2)
         rss_before, threads_before = status(server.pid, "VmRSS"), status(server.pid, "Threads")
 
@@ -71,11 +87,22 @@ def main():
         time.sleep(1.0)
         rss_held, threads_held = status(server.pid, "VmRSS"), status(server.pid, "Threads")
 
-        # Still serving: a new connection is accepted and held like the others.
+        # Still serving: a new connection is accepted and held like the others, in the middle of
+        # the hold. Connecting only proves the kernel's backlog took it: the probe is counted as
+        # accepted once cynic's open descriptors show it, or as connected otherwise.
+        time.sleep(max(0.0, args.hold / 2 - 1.0))
+        descriptors = len(os.listdir(f"/proc/{server.pid}/fd"))
         probe_started = time.monotonic()
         probe = socket.create_connection(("127.0.0.1", port), timeout=5)
         probe_connect = time.monotonic() - probe_started
+        probe_accept = None
+        while time.monotonic() - probe_started < 5:
+            if len(os.listdir(f"/proc/{server.pid}/fd")) > descriptors:
+                probe_accept = time.monotonic() - probe_started
+                break
+            time.sleep(0.0005)
         probe.close()
+        time.sleep(args.hold / 2)
 
         # Still held: none of them was closed (a closed one would be readable, with EOF).
         selector = selectors.DefaultSelector()
@@ -96,8 +123,18 @@ def main():
     print("|---|---|---|---|---|---|---|---|")
     print(f"| {held} | {rss_before / 1024:.1f} MiB | {rss_held / 1024:.1f} MiB | {per_connection / 1024:.2f} KiB "
           f"| {threads_before} / {threads_held} | {opening:.2f} s | {probe_connect * 1000:.1f} ms | {closed} |")
+    print(f"(held {args.hold:g} s; new connect: connect() returning, in the middle of the hold; "
+          f"accepted: cynic holding one more descriptor: "
+          f"{'not seen within 5 s' if probe_accept is None else f'{probe_accept * 1000:.1f} ms'})")
     if held < wanted:
         print(f"note: only {held} of {wanted} opened within {args.seconds:g} s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"held": held, "wanted": wanted, "hard_limit": hard, "rss_before_kib": rss_before,
+                       "rss_held_kib": rss_held, "per_connection_bytes": per_connection, "threads_before": threads_before,
+                       "threads_held": threads_held, "opening_s": opening, "connect_ms": probe_connect * 1000,
+                       "accept_ms": None if probe_accept is None else probe_accept * 1000, "dropped": closed,
+                       "hold_s": args.hold}, f)
     return 0 if closed == 0 and held == wanted else 1
 
 
