@@ -75,13 +75,17 @@ def main():
 
         started = time.monotonic()
         deadline = started + args.seconds
+        marks = []  # when each thousandth connection was open: accepting slows down as they pile up?
         while len(clients) < wanted and time.monotonic() < deadline:
+            if len(clients) % 1000 == 0:
+                marks.append(time.monotonic())
             source = f"127.0.0.{1 + len(clients) // PER_SOURCE}"
             s = socket.socket()
             s.bind((source, 0))
             s.connect(("127.0.0.1", port))
             clients.append(s)
         opening = time.monotonic() - started
+        marks.append(time.monotonic())
 
         # The server accepts asynchronously: let it catch up before measuring.
         time.sleep(1.0)
@@ -134,6 +138,8 @@ def main():
                        "rss_held_kib": rss_held, "per_connection_bytes": per_connection, "threads_before": threads_before,
                        "threads_held": threads_held, "opening_s": opening, "connect_ms": probe_connect * 1000,
                        "accept_ms": None if probe_accept is None else probe_accept * 1000, "dropped": closed,
+                       "first_1000_s": marks[1] - marks[0] if len(marks) > 1 else opening,
+                       "slowest_1000_s": max(b - a for a, b in zip(marks, marks[1:])) if len(marks) > 1 else opening,
                        "hold_s": args.hold}, f)
     return 0 if closed == 0 and held == wanted else 1
 
