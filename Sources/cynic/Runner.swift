@@ -46,7 +46,7 @@ struct Runner {
         } catch {
             throw failure("\(error)")
         }
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: eventLoopCount())
         let control = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let copies: PluginCopies
         do {
