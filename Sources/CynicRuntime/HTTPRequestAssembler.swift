@@ -8,10 +8,15 @@ struct CollectedRequest {
     var body: [UInt8]
 
     /// Lends the request to a plugin as a `cynic_http_request`, valid for the call only.
+    ///
+    /// Called for every request: its strings go into one block, sized beforehand, and its
+    /// header array into another — two allocations a request, whatever its headers.
     func withCRequest<R>(_ body: (UnsafePointer<cynic_http_request>) -> R) -> R {
-        var strings = StringArena()
-        defer { strings.free() }
         let headerCount = head.headers.count
+        var size = head.method.rawValue.utf8.count + head.uri.utf8.count + 2
+        for header in head.headers { size += header.name.utf8.count + header.value.utf8.count + 2 }
+        var strings = StringArena(capacity: size)
+        defer { strings.free() }
         let headers = UnsafeMutablePointer<cynic_http_header>.allocate(capacity: max(headerCount, 1))
         defer { headers.deallocate() }
         for (index, header) in head.headers.enumerated() {
@@ -34,20 +39,34 @@ struct CollectedRequest {
     }
 }
 
-/// C strings that live until `free()`.
+/// NUL-terminated copies of strings, one after another in one block of `capacity` bytes, valid
+/// until `free()`. The caller sizes it: every string's UTF-8 and its NUL.
 private struct StringArena {
-    private var pointers: [UnsafeMutablePointer<CChar>] = []
+    private let base: UnsafeMutablePointer<CChar>
+    private let capacity: Int
+    private var used = 0
 
-    mutating func copy(_ string: String) -> UnsafePointer<CChar> {
-        let utf8 = Array(string.utf8)
-        let pointer = UnsafeMutablePointer<CChar>.allocate(capacity: utf8.count + 1)
-        for (index, byte) in utf8.enumerated() { pointer[index] = CChar(bitPattern: byte) }
-        pointer[utf8.count] = 0
-        pointers.append(pointer)
-        return UnsafePointer(pointer)
+    init(capacity: Int) {
+        self.capacity = capacity
+        base = .allocate(capacity: max(capacity, 1))
     }
 
-    func free() { pointers.forEach { $0.deallocate() } }
+    mutating func copy(_ string: String) -> UnsafePointer<CChar> {
+        let start = base + used
+        var string = string
+        let count = string.withUTF8 { utf8 -> Int in
+            precondition(used + utf8.count + 1 <= capacity, "StringArena sized too small")
+            utf8.withMemoryRebound(to: CChar.self) { bytes in
+                if let address = bytes.baseAddress { start.update(from: address, count: bytes.count) }
+            }
+            return utf8.count
+        }
+        start[count] = 0
+        used += count + 1
+        return UnsafePointer(start)
+    }
+
+    func free() { base.deallocate() }
 }
 
 /// Turns NIOHTTP1's request parts into whole requests, with the body capped so a client cannot
