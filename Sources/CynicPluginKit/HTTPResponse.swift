@@ -34,8 +34,11 @@ public enum HTTPResponse {
 /// A response body and its content type: a built-in one, or what the `body_file` and
 /// `content_type` parameters name.
 public struct StaticBody: Sendable {
-    public var bytes: [UInt8]
-    public var contentType: String
+    public var bytes: [UInt8] { didSet { render() } }
+    public var contentType: String { didSet { render() } }
+    /// The whole responses, kept alive and closing, made when the body or its type change: a
+    /// behaviour answering thousands of requests a second sends them as they are.
+    private var rendered: (keepAlive: [UInt8], close: [UInt8]) = ([], [])
 
     public init(_ text: String, contentType: String) {
         self.init(bytes: Array(text.utf8), contentType: contentType)
@@ -44,6 +47,11 @@ public struct StaticBody: Sendable {
     public init(bytes: [UInt8], contentType: String) {
         self.bytes = bytes
         self.contentType = contentType
+        render()
+    }
+
+    private mutating func render() {
+        rendered = (head(keepAlive: true) + bytes, head(keepAlive: false) + bytes)
     }
 
     /// The two string parameters `body_file` and `content_type`, defaulting to this body, for a
@@ -73,9 +81,9 @@ public struct StaticBody: Sendable {
                                     "Connection": keepAlive ? "keep-alive" : "close"])
     }
 
-    /// `head(keepAlive:)` followed by the bytes.
+    /// `head(keepAlive:)` followed by the bytes, made once.
     public func response(keepAlive: Bool = false) -> [UInt8] {
-        head(keepAlive: keepAlive) + bytes
+        keepAlive ? rendered.keepAlive : rendered.close
     }
 
     /// The bytes of the file at `path`, read now. Throws a `ConfigurationError` naming the file
