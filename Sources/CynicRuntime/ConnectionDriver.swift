@@ -181,6 +181,20 @@ final class ConnectionDriver: ChannelInboundHandler {
         self.group.join(self)
     }
 
+    /// The client's address, for the lines this connection logs: given with each line as it is
+    /// logged, not set on the logger at the open, where StreamLogHandler renders its metadata
+    /// again on every change (2 % of a short connection's cost).
+    private var peerMetadata: Logger.Metadata? {
+        peerAddress.map { ["peer": "\($0)"] }
+    }
+
+    /// The logger with the peer, for lines logged through others (the warnings' throttle).
+    private var loggerWithPeer: Logger {
+        var withPeer = logger
+        if let peerAddress { withPeer[metadataKey: "peer"] = "\(peerAddress)" }
+        return withPeer
+    }
+
     private var isUpstream: Bool {
         if case .upstream = role { return true }
         return false
@@ -227,7 +241,6 @@ final class ConnectionDriver: ChannelInboundHandler {
         loop = context.eventLoop
         handles = (0...stages.count).map { ConnectionHandles.acquire(self, position: $0) }
         peerAddress = context.remoteAddress
-        if let peerAddress { logger[metadataKey: "peer"] = "\(peerAddress)" }
         if recordContext != nil {
             startedAt = .now()
             startedWall = Date()
@@ -235,7 +248,7 @@ final class ConnectionDriver: ChannelInboundHandler {
         openChannels?.opened(context.channel)
         connections.opened()
         instance.plugin.connections.opened()
-        logger.debug("connection opened")
+        logger.debug("connection opened", metadata: peerMetadata)
         report(.opened(peer: context.remoteAddress.map(Self.describe)))
         callbackSlot = CallbackRegistry.shared.slotForCurrentThread()
         callPlugin(.connOpen) {
@@ -281,7 +294,7 @@ final class ConnectionDriver: ChannelInboundHandler {
             updateReading()
             if isIdle { deliverNextRequest() }
         case .badRequest(let reason):
-            warnings.warning("bad request", "closing connection: \(reason)", logger: logger, flushOn: context.eventLoop)
+            warnings.warning("bad request", "closing connection: \(reason)", logger: loggerWithPeer, flushOn: context.eventLoop)
             ending = ending ?? ConnectionEnd(.dropped, by: .cynic, reason: reason)
             context.close(promise: nil)
         }
@@ -325,7 +338,7 @@ final class ConnectionDriver: ChannelInboundHandler {
         // inputClosed event that follows says so; under TLS it is no error.
         if case NIOSSLError.uncleanShutdown = error { return }
         // A peer that resets is ordinary business here: it ends this connection, nothing else.
-        logger.debug("connection error: \(error)")
+        logger.debug("connection error: \(error)", metadata: peerMetadata)
         if (error as? IOError)?.errnoCode == ECONNRESET { resetByPeer = true }
         if ending == nil { ending = .socketError(error) }
         context.close(promise: nil)
@@ -452,7 +465,7 @@ final class ConnectionDriver: ChannelInboundHandler {
         let unsent = queue.unsentBytes
         warnings.warning("connection queue full",
                          "send refused: \(unsent) bytes are queued on this connection and not yet sent, the most is \(CYNIC_MAX_QUEUED_BYTES) (stream with then)",
-                         logger: logger, flushOn: context?.eventLoop)
+                         logger: loggerWithPeer, flushOn: context?.eventLoop)
         return CYNIC_ERR_FULL
     }
 
@@ -483,7 +496,7 @@ final class ConnectionDriver: ChannelInboundHandler {
     }
 
     func log(_ level: Logger.Level, _ message: String) {
-        logger.log(level: level, "\(message)")
+        logger.log(level: level, "\(message)", metadata: peerMetadata)
     }
 
     // MARK: Running the queue
@@ -691,7 +704,7 @@ final class ConnectionDriver: ChannelInboundHandler {
             instance.plugin.connections.closed()
             if let channel = context?.channel { openChannels?.closed(channel) }
         }
-        logger.debug(isUpstream ? "upstream connection closed" : "connection closed")
+        logger.debug(isUpstream ? "upstream connection closed" : "connection closed", metadata: peerMetadata)
         if isUpstream, callbackDepth == 0 { group.pumpAll() }
         if !isUpstream, observer != nil || recordContext != nil {
             let failure = group.lastConnectFailure.map { (address: $0.address, errno: $0.errno) }
