@@ -81,6 +81,7 @@ def main():
         selector.register(connection.socket, selectors.EVENT_READ, connection)
 
     lateness_us, lag_us = [], []
+    by_byte = {}  # byte index → lateness (µs): per step, or adding up?
     coalesced = failed = 0
     open_count = len(connections)
     deadline = time.monotonic() + args.timeout
@@ -132,6 +133,7 @@ def main():
                 continue
             coalesced += last - first
             lateness_us.append((stamp - (connection.t0 + last * interval_ns)) / 1000)
+            by_byte.setdefault(last, []).append(lateness_us[-1])
     for connection in connections:
         if not connection.done:
             connection.socket.close()
@@ -141,6 +143,8 @@ def main():
         "accepted_s": accepted, "measured_bytes": len(lateness_us), "coalesced_bytes": coalesced, "failed_connections": failed,
         "lateness_p50_ms": percentile(lateness_us, 50) / 1000, "lateness_p99_ms": percentile(lateness_us, 99) / 1000,
         "lateness_max_ms": (max(lateness_us) if lateness_us else float("nan")) / 1000,
+        "first_step_p50_ms": percentile(by_byte.get(1, []), 50) / 1000,
+        "last_byte_p50_ms": percentile(by_byte.get(args.bytes - 1, []), 50) / 1000,
         "lag_p50_ms": percentile(lag_us, 50) / 1000, "lag_p99_ms": percentile(lag_us, 99) / 1000,
         "lag_max_ms": (max(lag_us) if lag_us else float("nan")) / 1000,
     }
