@@ -2,6 +2,7 @@ import CCynicPlugin
 import CynicConfig
 import CynicPlugins
 import CynicTLS
+import Dispatch
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -363,6 +364,21 @@ public final class Service: Sendable {
                 state.boundAddress = .tcp(host: host, port: channel.localAddress?.port ?? 0)
             }
         }
+        if settings.neverAccept { fillAcceptQueue(of: channel) }
+    }
+
+    /// Fills a never-accepting listener's queue with connections of our own. Filling ends with a
+    /// connect that waits in vain (up to 200 ms), so it runs off the path that starts services:
+    /// the others need not wait for it. The fillers are kept only while this listener is still
+    /// the service's.
+    private func fillAcceptQueue(of channel: any Channel) {
+        guard let bound = channel.localAddress else { return }
+        DispatchQueue.global().async {
+            let fillers = AcceptQueueFiller.fill(bound)
+            self.state.withLock { state in
+                if state.listener === channel { state.queueFillers = fillers }
+            }
+        }
     }
 
     private func bind(_ address: ServiceAddress, listen: ListenSettings, accepting: Bool) async throws -> any Channel {
@@ -406,9 +422,6 @@ public final class Service: Sendable {
             channel = try await bootstrap.bind(host: host, port: port).get()
         case .unix(let path):
             channel = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
-        }
-        if listen.neverAccept, let bound = channel.localAddress {
-            state.withLock { $0.queueFillers = AcceptQueueFiller.fill(bound) }
         }
         return channel
     }
