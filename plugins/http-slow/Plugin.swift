@@ -3,30 +3,49 @@
 // Tests a client's overall timeout: each byte resets a naive read timeout, so only a deadline on
 // the whole response catches this server.
 import CynicPluginKit
+#if canImport(Glibc)
+import Glibc
+#endif
 
 final class SlowBody: Behaviour, ConnectionHandler {
     var page = StaticBody.helloPage
     var interval: UInt32 = 30_000
 
-    // Each `then` tag is the index of the next byte: the queue never holds more than one byte, and
-    // the behaviour keeps no state per connection.
+    // Each `then` tag holds the index of the next byte and, above it, when byte 0 went out
+    // (monotonic milliseconds): the queue never holds more than one byte, the behaviour keeps no
+    // state per connection, and byte n is due `n × interval_ms` after byte 0 — a slow event loop
+    // delays one byte, never all that follow it.
+    static let indexBits: UInt64 = 24
+
     func request(_ request: HTTPRequest, on conn: Connection) {
         conn.send(page.head())
-        send(byte: 0, on: conn)
+        send(byte: 0, startedAt: Self.nowMilliseconds(), on: conn)
     }
 
     func resume(tag: UInt64, on conn: Connection) {
-        send(byte: Int(tag), on: conn)
+        send(byte: Int(tag & ((1 << Self.indexBits) - 1)), startedAt: tag >> Self.indexBits, on: conn)
     }
 
-    private func send(byte index: Int, on conn: Connection) {
+    private func send(byte index: Int, startedAt start: UInt64, on conn: Connection) {
         guard index < page.bytes.count else {
             conn.close()
             return
         }
-        if index > 0 { conn.wait(milliseconds: UInt64(interval)) }
+        if index > 0 {
+            // Past the tag's reach (a body_file of 16 MiB at a byte per interval), plain waits.
+            let due = start + UInt64(index) * UInt64(interval)
+            let now = Self.nowMilliseconds()
+            let fits = index < (1 << Self.indexBits)
+            conn.wait(milliseconds: fits ? (due > now ? due - now : 0) : UInt64(interval))
+        }
         conn.send(page.bytes[index...index])
-        conn.then(UInt64(index + 1))
+        conn.then(UInt64(index + 1) | (start << Self.indexBits))
+    }
+
+    static func nowMilliseconds() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1000 + UInt64(time.tv_nsec) / 1_000_000
     }
 }
 
