@@ -12,7 +12,7 @@ served, and failed requests. Loopback only; bounded by SWAPS and a per-swap time
 
 With --pin (two cores or more), cynic runs on the first core and the clients on the second.
 """
-import argparse, json, os, socket, statistics, subprocess, sys, tempfile, threading, time
+import argparse, json, os, shutil, socket, statistics, subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -120,6 +120,7 @@ def main():
     finally:
         cynic.terminate()
         cynic.wait(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)
 
     print(f"{'swaps':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'served':>8} {'failed':>7}")
     print(f"{len(delays):>6} {percentile(delays, 50):>8.1f} {percentile(delays, 99):>8.1f} "
