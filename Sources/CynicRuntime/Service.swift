@@ -2,7 +2,7 @@ import CCynicPlugin
 import CynicConfig
 import CynicPlugins
 import CynicTLS
-import Dispatch
+import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -369,11 +369,12 @@ public final class Service: Sendable {
 
     /// Fills a never-accepting listener's queue with connections of our own. Filling ends with a
     /// connect that waits in vain (up to 200 ms), so it runs off the path that starts services:
-    /// the others need not wait for it. The fillers are kept only while this listener is still
-    /// the service's.
+    /// the others need not wait for it. On a thread of its own, not Dispatch's: with one core,
+    /// Dispatch has one worker, and Swift's tasks wait behind a blocked one. The fillers are kept
+    /// only while this listener is still the service's.
     private func fillAcceptQueue(of channel: any Channel) {
         guard let bound = channel.localAddress else { return }
-        DispatchQueue.global().async {
+        Thread.detachNewThread {
             let fillers = AcceptQueueFiller.fill(bound)
             self.state.withLock { state in
                 if state.listener === channel { state.queueFillers = fillers }
