@@ -15,6 +15,7 @@ With --pin (two cores or more), cynic runs on the first core and the clients on 
 import argparse, json, os, shutil, socket, statistics, subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from proxy import cynic_binary  # noqa: E402  (the bench folder is on sys.path)
 
 SOURCE = r"""
 #include <cynic/plugin.h>
@@ -57,12 +58,7 @@ def main():
     parser.add_argument("--pin", action="store_true", help="cynic on the first core, clients on the second")
     args = parser.parse_args()
 
-    if os.environ.get("CYNIC"):
-        binary = os.environ["CYNIC"]
-    else:
-        subprocess.run(["swift", "build"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-        binary = subprocess.run(["swift", "build", "--show-bin-path"], cwd=ROOT, check=True,
-                                capture_output=True, text=True).stdout.strip() + "/cynic"
+    binary = cynic_binary("debug")
     cores = sorted(os.sched_getaffinity(0))
     pinned = args.pin and len(cores) >= 2
     server_prefix = ["taskset", "-c", str(cores[0])] if pinned else []

@@ -24,6 +24,7 @@ second. --connections 0 opens as many as the open-file limit allows.
 import argparse, json, os, resource, selectors, socket, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from proxy import cynic_binary  # noqa: E402  (the bench folder is on sys.path)
 PER_SOURCE = 20000  # well under the 28k ephemeral ports of one source address
 
 
@@ -55,12 +56,7 @@ def main():
               f"open-file limit is {hard}, so {fitting} are opened (raise it with ulimit -Hn)")
         wanted = fitting
 
-    if os.environ.get("CYNIC"):
-        binary = os.environ["CYNIC"]
-    else:
-        subprocess.run(["swift", "build"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-        binary = subprocess.run(["swift", "build", "--show-bin-path"], cwd=ROOT, check=True,
-                                capture_output=True, text=True).stdout.strip() + "/cynic"
+    binary = cynic_binary("debug")
     server_prefix = ["taskset", "-c", str(cores[0])] if pinned else []
     server = subprocess.Popen(server_prefix + [binary, "serve", "noresponse", "--port", "0", "--param", "hold_ms=600000"],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

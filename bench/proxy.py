@@ -193,11 +193,13 @@ def start_toxiproxy(server, upstream, cores, started):
     return port
 
 
-def cynic_binary():
+def cynic_binary(configuration="release"):
+    """The cynic to measure: $CYNIC, else this tree's, built now with `swift build -c
+    CONFIGURATION`. Every bench takes it from here."""
     if os.environ.get("CYNIC"):
-        return os.environ["CYNIC"]
-    subprocess.run(["swift", "build", "-c", "release"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL, timeout=3600)
-    return subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
+        return os.path.abspath(os.environ["CYNIC"])
+    subprocess.run(["swift", "build", "-c", configuration], cwd=ROOT, check=True, stdout=subprocess.DEVNULL, timeout=3600)
+    return subprocess.run(["swift", "build", "-c", configuration, "--show-bin-path"], cwd=ROOT, check=True,
                           capture_output=True, text=True).stdout.strip() + "/cynic"
 
 
