@@ -91,7 +91,7 @@ public struct ConnectionEnd: Sendable, Equatable, CustomStringConvertible {
         // After the handshake (under TLS 1.3 a client refuses the certificate once the server's
         // part is done), BoringSSL's errors say what the TLS layer saw.
         if error is NIOSSLError || error is BoringSSLError {
-            let failure = error is BoringSSLError ? TLSFailure(boringSSL: "\(error)") : TLSFailure(error)
+            let failure = TLSFailure(error)
             return ConnectionEnd(.tlsFailed, by: failure.endedBy, reason: failure.reason)
         }
         guard let code = (error as? IOError)?.errnoCode else { return ConnectionEnd(.error, by: .cynic, reason: "\(error)") }

@@ -123,6 +123,10 @@ struct TLSFailure: Sendable, Equatable {
             self.init(reason: "the client: \(String(cString: strerror(io.errnoCode)))", endedBy: .peer)
             return
         }
+        if let boring = error as? BoringSSLError {
+            self.init(boringSSL: "\(boring)")
+            return
+        }
         guard let ssl = error as? NIOSSLError else {
             self.init(reason: "\(error)", endedBy: .cynic)
             return
