@@ -218,6 +218,8 @@ private final class EventOutput: Sendable {
     private let pending = Mutex<(records: [ConnectionRecord], asked: Bool)>(([], false))
     /// The console's lines a second; touched only on `queue`.
     private let console = Mutex(ConsoleLineBudget())
+    /// A look at the held lines is already asked for.
+    private let heldLookPending = Atomic<Bool>(false)
     /// How long a record may wait for the writer: the records of that time go in one batch.
     static let batchDelay = DispatchTimeInterval.milliseconds(5)
     /// Records dropped since the last line that said so.
@@ -273,12 +275,19 @@ private final class EventOutput: Sendable {
                 if show { logger.info("\(Self.consoleLine(record))", metadata: ["service": "\(record.service)"]) }
             }
             append(batch)
-            // Lines held in this second are said once it is over, even if no record follows.
-            if console.withLock({ $0.held }) > 0 {
-                queue.asyncAfter(deadline: .now() + .nanoseconds(Int(ConsoleLineBudget.window))) {
-                    self.sayHeld(self.console.withLock { $0.close(at: DispatchTime.now().uptimeNanoseconds) })
-                }
-            }
+            lookAtHeldLater()
+        }
+    }
+
+    /// Lines held in this second are said once it is over, even if no record follows: one look
+    /// a second later while any are held, never more than one waiting.
+    private func lookAtHeldLater() {
+        guard console.withLock({ $0.held }) > 0, !heldLookPending.exchange(true, ordering: .relaxed) else { return }
+        queue.asyncAfter(deadline: .now() + .nanoseconds(Int(ConsoleLineBudget.window))) {
+            self.heldLookPending.store(false, ordering: .relaxed)
+            self.sayHeld(self.console.withLock { $0.close(at: DispatchTime.now().uptimeNanoseconds) })
+            // A window begun since, still holding: look again once it is over.
+            self.lookAtHeldLater()
         }
     }
 
