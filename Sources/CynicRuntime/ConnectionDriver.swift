@@ -766,12 +766,8 @@ final class ConnectionDriver: ChannelInboundHandler {
         let upstream = group.upstreamsOpened > 0 ? ConnectionRecord.Upstream(
             connections: group.upstreamConnections, bytesIn: group.upstream.bytesIn, bytesOut: group.upstream.bytesOut,
             failed: group.failedConnects.map { .init(address: $0.address, error: $0.error) }) : nil
-        let elapsed = NIODeadline.now() - startedAt
-        return ConnectionRecord(
-            service: context.service, behaviour: instance.plugin.name, version: instance.plugin.versionLabel,
-            peer: peerAddress.map(Self.describe), shapers: context.shapers(),
-            client: .init(bytesIn: group.client.bytesIn, bytesOut: group.client.bytesOut), upstream: upstream,
-            started: startedWall, duration: .nanoseconds(elapsed.nanoseconds), end: end)
+        return context.record(peer: peerAddress, client: .init(bytesIn: group.client.bytesIn, bytesOut: group.client.bytesOut),
+                              upstream: upstream, started: startedWall, startedAt: startedAt, end: end)
     }
 
     // MARK: Upstream connections

@@ -1,3 +1,4 @@
+import NIOCore
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -257,6 +258,17 @@ struct RecordContext {
     let setup: ServiceSetup
     /// For each of `setup.shapers`, whether it applies to this connection.
     let applied: [Bool]
+
+    /// The record of a connection to the setup's behaviour that ended with `end`; `started` and
+    /// `startedAt` are its start by the wall clock and by the monotonic one.
+    func record(peer: SocketAddress?, client: ConnectionRecord.Bytes, upstream: ConnectionRecord.Upstream?,
+                started: Date, startedAt: NIODeadline, end: ConnectionEnd) -> ConnectionRecord {
+        let elapsed = NIODeadline.now() - startedAt
+        return ConnectionRecord(
+            service: service, behaviour: setup.behaviour.plugin.name, version: setup.behaviour.plugin.versionLabel,
+            peer: peer.map(ConnectionDriver.describe), shapers: shapers(), client: client, upstream: upstream,
+            started: started, duration: .nanoseconds(elapsed.nanoseconds), end: end)
+    }
 
     func shapers() -> [ConnectionRecord.Shaper] {
         zip(setup.shapers, applied).map { shaper, applied in

@@ -96,13 +96,10 @@ final class TLSHandshakeGate: ChannelInboundHandler, RemovableChannelHandler {
         let end = self.failure == nil && ServerShutdown.isUnderWay
             ? ConnectionEnd(.serverStopping, by: .cynic)
             : ConnectionEnd(.tlsFailed, by: failure.endedBy, reason: failure.reason)
-        let shapers = RecordContext(log: events, service: service, setup: setup,
-                                    applied: setup.shapers.map { _ in false }).shapers()
-        let elapsed = NIODeadline.now() - startedAt
-        _ = events.add(ConnectionRecord(
-            service: service, behaviour: setup.behaviour.plugin.name, version: setup.behaviour.plugin.versionLabel,
-            peer: peer.map(ConnectionDriver.describe), shapers: shapers, client: .init(bytesIn: 0, bytesOut: 0),
-            upstream: nil, started: startedWall, duration: .nanoseconds(elapsed.nanoseconds), end: end))
+        // No shaper was drawn: the connection never reached them.
+        let context = RecordContext(log: events, service: service, setup: setup, applied: setup.shapers.map { _ in false })
+        _ = events.add(context.record(peer: peer, client: .init(bytesIn: 0, bytesOut: 0), upstream: nil,
+                                      started: startedWall, startedAt: startedAt, end: end))
     }
 }
 
