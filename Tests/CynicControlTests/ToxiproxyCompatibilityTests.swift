@@ -108,6 +108,33 @@ struct ToxiproxyCompatibilityTests {
         #expect(try roundTrip(CynicWithAPI.port(of: created.object)) >= 0.9)
     }
 
+    @Test("a latency toxic deleted or changed while it holds bytes lets them go at once, both streams (found by bench/soak.py)",
+          arguments: ["downstream", "upstream"], ["DELETE", "PATCH"])
+    func toxicTakenOffWhileHolding(stream: String, change: String) throws {
+        let upstream = try UpstreamServer.tcp("echo")
+        let api = try CynicWithAPI()
+        let created = try api.call("POST", "/proxies", #"{"name": "held", "listen": "127.0.0.1:0", "upstream": "\#(upstream.address)"}"#)
+        let open = try SocketClient(port: CynicWithAPI.port(of: created.object))
+        #expect(try echo(open) < 0.9)
+        _ = try api.call("POST", "/proxies/held/toxics",
+                         #"{"type": "latency", "name": "slow", "stream": "\#(stream)", "attributes": {"latency": 8000}}"#)
+        let clock = ContinuousClock()
+        let sent = clock.now
+        _ = open.send("ping\n")
+        Thread.sleep(forTimeInterval: 0.3)  // the line is held by the toxic now
+        let taken = change == "DELETE"
+            ? try api.call("DELETE", "/proxies/held/toxics/slow")
+            : try api.call("PATCH", "/proxies/held/toxics/slow", #"{"attributes": {"latency": 0}}"#)
+        #expect(taken.status == (change == "DELETE" ? 204 : 200), "\(taken)")
+        // Held bytes dropped with the toxic would never come (the client would wait for ever);
+        // kept to their due time they would come after 8 s.
+        let answer = open.receive(timeout: 15)
+        let waited = clock.now - sent
+        #expect(answer == .bytes(Array("ping\n".utf8)), "\(answer)")
+        #expect(waited < .seconds(4), "the held line came \(waited) after it was sent, with the toxic taken off at 0.3 s")
+        #expect(try echo(open) < 0.9, "the connection goes on without the toxic")
+    }
+
     @Test("the README's toxiproxy session, as HTTP calls, in front of a real Redis", .enabled(if: RedisServer.isInstalled || inCI))
     func readmeSessionWithRedis() throws {
         let redis = try RedisServer.start()

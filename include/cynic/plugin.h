@@ -54,7 +54,8 @@
  *           and on all connections' together; the "cynic.listen-instance/1" capability; a
  *           handle used after conn_end returns CYNIC_ERR_CLOSED from any thread; the host
  *           capability "cynic.connect/1" (outbound connections: cynic_connect,
- *           cynic_upstream_events, CYNIC_END_*, CYNIC_PAIR_QUEUE_*).
+ *           cynic_upstream_events, CYNIC_END_*, CYNIC_PAIR_QUEUE_*); a shaper's conn_end also
+ *           when it is taken off an open connection, passing on what it holds.
  */
 #ifndef CYNIC_PLUGIN_H
 #define CYNIC_PLUGIN_H
@@ -415,7 +416,11 @@ typedef struct cynic_shaper {
     void (*shutdown_write)(void *state, cynic_conn *downstream);
     /* A timer this shaper set with host->after(downstream, ...) fired. */
     void (*timer)(void *state, cynic_conn *downstream, uint64_t tag);
-    /* The connection is over; free `state`. */
+    /* The connection is over, or this shaper was taken off it while it goes on (a toxic deleted
+     * or changed through the control API). Free `state`. Until this returns, the `downstream`
+     * handle given to conn_open is valid: a shaper that holds actions back passes them on here,
+     * in order, so that taking it off loses nothing; when the connection itself has ended, they
+     * return CYNIC_ERR_CLOSED. */
     void (*conn_end)(void *state);
 } cynic_shaper;
 

@@ -80,6 +80,8 @@ typedef struct latency_conn {
     uint64_t last_due_us;
     uint64_t held_back_until_us; /* end of the wait queued to hold the behaviour back */
     latency_entry *head, *tail;
+    /* Where held actions go: valid until conn_end returns, which passes on what is held. */
+    cynic_conn *downstream;
     size_t held_bytes;
     size_t held_entries;
     bool dropped; /* over the hard bound: reset, everything after is dropped */
@@ -220,6 +222,7 @@ static void *latency_conn_open(void *instance, cynic_conn *downstream) {
         return NULL;
     }
     state->instance = self;
+    state->downstream = downstream;
     state->random = latency_connection_random(self);
     state->clock_us = latency_now_us();
     return state;
@@ -336,6 +339,22 @@ static void latency_shutdown_write(void *state, cynic_conn *downstream) {
     else latency_hold(state, downstream, LATENCY_SHUTDOWN_WRITE, NULL, 0);
 }
 
+/* Takes the oldest held action out of the FIFO and performs it. */
+static void latency_release_oldest(latency_conn *self, cynic_conn *downstream) {
+    latency_entry *entry = self->head;
+    self->head = entry->next;
+    if (self->head == NULL) self->tail = NULL;
+    self->held_bytes -= entry->length;
+    self->held_entries -= 1;
+    switch (entry->kind) {
+    case LATENCY_SEND: latency_host->send(downstream, entry->bytes, entry->length); break;
+    case LATENCY_CLOSE: latency_host->close(downstream); break;
+    case LATENCY_RESET: latency_host->reset(downstream); break;
+    case LATENCY_SHUTDOWN_WRITE: latency_host->shutdown_write(downstream); break;
+    }
+    free(entry);
+}
+
 /* A release timer: everything due by now leaves, oldest first. Timers fire late on a busy
  * machine, never early, so one may find several due, and a later one none. */
 static void latency_timer(void *state, cynic_conn *downstream, uint64_t tag) {
@@ -343,26 +362,18 @@ static void latency_timer(void *state, cynic_conn *downstream, uint64_t tag) {
     latency_conn *self = state;
     if (self == NULL) return;
     uint64_t now_us = latency_now_us();
-    while (self->head != NULL && self->head->due_us <= now_us) {
-        latency_entry *entry = self->head;
-        self->head = entry->next;
-        if (self->head == NULL) self->tail = NULL;
-        self->held_bytes -= entry->length;
-        self->held_entries -= 1;
-        switch (entry->kind) {
-        case LATENCY_SEND: latency_host->send(downstream, entry->bytes, entry->length); break;
-        case LATENCY_CLOSE: latency_host->close(downstream); break;
-        case LATENCY_RESET: latency_host->reset(downstream); break;
-        case LATENCY_SHUTDOWN_WRITE: latency_host->shutdown_write(downstream); break;
-        }
-        free(entry);
-    }
+    while (self->head != NULL && self->head->due_us <= now_us) latency_release_oldest(self, downstream);
 }
 
+/* The connection ended, or this shaper was taken off it while it goes on (a toxic deleted or
+ * changed through the API). Then what is still held leaves now, in order, as toxiproxy's latency
+ * toxic lets its chunk go when it is interrupted: dropping it would leave the client waiting for
+ * an answer that never comes. When the connection itself has ended, these sends return
+ * CYNIC_ERR_CLOSED and nothing goes out. */
 static void latency_conn_end(void *state) {
     latency_conn *self = state;
     if (self == NULL) return;
-    latency_free_entries(self);
+    while (self->head != NULL) latency_release_oldest(self, self->downstream);
     free(self);
 }
 
