@@ -33,6 +33,8 @@ public actor Server {
     let trust: PluginTrust
     /// The bound on the bytes all connections of every service queue to send.
     let queuedBytes: QueuedBytesBudget
+    /// The bounds every service puts on its clients (a service's `max_connections` wins).
+    let limits: ServiceLimits
     /// Every service's connections, recorded as they end; nil when nobody asked.
     public nonisolated let events: ConnectionEventLog?
     /// What `GET /metrics` shows (`metricsExposition()`); nil when nobody asked.
@@ -68,8 +70,10 @@ public actor Server {
     public init(directories: [PluginDirectory], source: ServiceSource, group: any EventLoopGroup,
                 controlLoop: any EventLoop, logger: Logger, copies: PluginCopies?, trust: PluginTrust = .ownerOnly,
                 queuedBytes: QueuedBytesBudget = .processWide, watch: Bool = true,
-                events: ConnectionEventLog? = nil, metrics: CynicMetrics? = nil, tls: TLSSource = .default) {
+                events: ConnectionEventLog? = nil, metrics: CynicMetrics? = nil, tls: TLSSource = .default,
+                limits: ServiceLimits = .defaults) {
         self.events = events
+        self.limits = limits
         self.tls = tls
         self.metrics = metrics
         self.trust = trust
@@ -103,7 +107,7 @@ public actor Server {
         for spec in configuration.services {
             do {
                 started.append(try await Service.start(spec, plugins: registry.current, group: group, logger: logger,
-                                                       queuedBytes: queuedBytes, events: events, tls: tls))
+                                                       queuedBytes: queuedBytes, events: events, tls: tls, limits: limits))
             } catch {
                 for service in started { await service.stop() }
                 throw ServerError(message: error.description)
