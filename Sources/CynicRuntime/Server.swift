@@ -105,9 +105,20 @@ public actor Server {
         logSink = configuration.logSink
         var started: [Service] = []
         for spec in configuration.services {
-            do {
-                started.append(try await Service.start(spec, plugins: registry.current, group: group, logger: logger,
-                                                       queuedBytes: queuedBytes, events: events, tls: tls, limits: limits))
+            do throws(ServiceError) {
+                let setup: ServiceSetup
+                do {
+                    setup = try Service.makeSetup(spec, plugins: registry.current, tls: tls)
+                } catch {
+                    // A plugin's own service whose create or configure fails is the plugin's
+                    // fault, not the user's: one line, as when it is dropped in hot, and the
+                    // other services start.
+                    guard case .pluginDefaults = source else { throw error }
+                    logger.error("\(error)")
+                    continue
+                }
+                started.append(try await Service.start(spec, setup: setup, group: group, logger: logger,
+                                                       queuedBytes: queuedBytes, events: events, limits: limits))
             } catch {
                 for service in started { await service.stop() }
                 throw ServerError(message: error.description)
