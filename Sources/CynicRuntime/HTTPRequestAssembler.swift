@@ -98,6 +98,17 @@ final class HTTPRequestAssembler: ChannelInboundHandler {
         self.maxBodyBytes = maxBodyBytes
     }
 
+    /// The decoder that goes before it: it counts the target and every header against the bound
+    /// (one header as long as all of them is over it too), and past it fails with
+    /// `HTTPParserError.headerOverflow`, which is answered here with 431.
+    static func decoder(bounding limits: ServiceLimits) -> ByteToMessageHandler<HTTPRequestDecoder> {
+        var head = NIOHTTPDecoderLimitConfiguration()
+        head.maxHeaderListSize = limits.maxHeaderBytes
+        head.maxHeaderFieldSize = limits.maxHeaderBytes
+        return ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .drop,
+                                                       limitConfiguration: head))
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !refused else { return }
         switch unwrapInboundIn(data) {

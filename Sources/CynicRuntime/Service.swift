@@ -442,13 +442,7 @@ public final class Service: Sendable {
         if instance.plugin.speaksHTTP1 {
             // Counted as they arrive: the driver sees whole requests.
             try handlers.addHandler(ReadCounter(counting: connectionGroup.client))
-            // The decoder counts the target and every header against the bound (one header as
-            // long as all of them is over it too): past it, HTTPParserError.headerOverflow, a 431.
-            var headLimits = NIOHTTPDecoderLimitConfiguration()
-            headLimits.maxHeaderListSize = limits.maxHeaderBytes
-            headLimits.maxHeaderFieldSize = limits.maxHeaderBytes
-            try handlers.addHandler(ByteToMessageHandler(HTTPRequestDecoder(
-                leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .drop, limitConfiguration: headLimits)))
+            try handlers.addHandler(HTTPRequestAssembler.decoder(bounding: limits))
             try handlers.addHandler(HTTPRequestAssembler(maxHeaderBytes: limits.maxHeaderBytes, maxBodyBytes: limits.maxBodyBytes))
         } else {
             try handlers.addHandler(RawInput(counting: connectionGroup.client))
