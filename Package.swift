@@ -64,7 +64,7 @@ let package = Package(
         .library(name: "cynic-plugin-\($0.folder)", type: .dynamic, targets: [$0.target])
     },
     dependencies: [
-        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),  // 2.101.3: the decoder's header limits
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
@@ -158,7 +158,8 @@ let package = Package(
         .testTarget(name: "CynicPluginsTests",
                     dependencies: ["CynicPlugins", "CynicConfig", "CynicRuntime", "CynicTestSupport"]),
         .testTarget(name: "CynicRuntimeTests",
-                    dependencies: ["CynicRuntime", "CynicPlugins", "CynicTLS", "CynicTestSupport", "TLSClientHello"]),
+                    dependencies: ["CynicRuntime", "CynicPlugins", "CynicTLS", "CynicTestSupport", "TLSClientHello",
+                                   .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "CynicPrivateFolderTests", dependencies: ["CynicPrivateFolder", "CynicTestSupport"]),
         .testTarget(name: "CynicConfigTests", dependencies: ["CynicConfig", "CynicTestSupport"]),
         .testTarget(name: "CynicTLSTests",

@@ -17,6 +17,8 @@ extension Configuration {
             "# `tls:` makes a service speak TLS (its behaviour sees plaintext): a certificate profile",
             "# (`tls: expired`; `cynic tls profiles` lists them) or a mapping of `profile` (or",
             "# `certificate` and `key` files), `alpn`, `min_version`, `max_version` and `names`.",
+            "# `max_connections:` bounds the connections a service holds at once (default: cynic's",
+            "# --max-connections); one over it is accepted and closed at once.",
         ]
         switch logSink {
         case .defaultPath: lines += ["", "log_sink:", "  enabled: true  # or path: /some/dir/log.sock"]
@@ -38,6 +40,7 @@ extension Configuration {
                 lines.append("    unix: \(Self.quoted(path))")
             }
             if let seed = service.seed { lines.append("    seed: \(seed)") }
+            if let most = service.maxConnections { lines.append("    max_connections: \(most)") }
             if let tls = service.tls { lines += Self.yaml(tls) }
             if !service.shapers.isEmpty {
                 lines.append("    shapers:")

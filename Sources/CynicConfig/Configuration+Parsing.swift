@@ -100,7 +100,8 @@ private struct NodeReader {
 
     func service(named name: String, _ node: Node) throws(ConfigurationError) -> ServiceSpec {
         let key = "services.\(name)"
-        let fields = try mapping(node, key: key, allowed: ["behaviour", "host", "port", "unix", "params", "shapers", "seed", "tls"])
+        let fields = try mapping(node, key: key, allowed: ["behaviour", "host", "port", "unix", "params", "shapers", "seed", "tls",
+                                                                 "max_connections"])
         let behaviour = try fields["behaviour"].map { field throws(ConfigurationError) in
             try string(field.value, key: "\(key).behaviour")
         } ?? name
@@ -143,8 +144,16 @@ private struct NodeReader {
             return value
         }
         let tls = try fields["tls"].flatMap { field throws(ConfigurationError) in try self.tls(field.value, key: "\(key).tls") }
+        let maxConnections = try fields["max_connections"].map { field throws(ConfigurationError) -> Int in
+            let text = try scalar(field.value, key: "\(key).max_connections", expected: "a number").string
+            guard let value = Int(text), value > 0 else {
+                throw error(field.value, "\(key).max_connections: expected a number of connections, 1 or more, got '\(text)'")
+            }
+            return value
+        }
         return ServiceSpec(name: name, behaviour: behaviour, address: address, parameters: parameters,
-                           shapers: shapers, seed: seed, tls: tls, origin: "\(file):\(node.mark?.line ?? 0)")
+                           shapers: shapers, seed: seed, tls: tls, maxConnections: maxConnections,
+                           origin: "\(file):\(node.mark?.line ?? 0)")
     }
 
     /// `tls: PROFILE`, `tls: true|false`, or a mapping of `profile`, `certificate` and `key`,

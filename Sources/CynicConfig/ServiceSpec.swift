@@ -106,12 +106,15 @@ public struct ServiceSpec: Sendable, Equatable {
     public var seed: UInt64?
     /// How it speaks TLS; nil: plain TCP.
     public var tls: TLSSpec?
+    /// The most connections it holds at once (`max_connections`); nil: the process's
+    /// `--max-connections`.
+    public var maxConnections: Int?
     /// Where it was defined ("cynic.yaml:12", "command line"), for error messages.
     public var origin: String
 
     public init(name: String, behaviour: String, address: ServiceAddress,
                 parameters: [String: ParameterInput] = [:], shapers: [ShaperSpec] = [], seed: UInt64? = nil,
-                tls: TLSSpec? = nil, origin: String) {
+                tls: TLSSpec? = nil, maxConnections: Int? = nil, origin: String) {
         self.name = name
         self.behaviour = behaviour
         self.address = address
@@ -119,6 +122,7 @@ public struct ServiceSpec: Sendable, Equatable {
         self.shapers = Self.namedUniquely(shapers)
         self.seed = seed
         self.tls = tls
+        self.maxConnections = maxConnections
         self.origin = origin
     }
 

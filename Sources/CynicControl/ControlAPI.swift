@@ -16,8 +16,10 @@ import Glibc
 /// `PluginRoutes`); this type binds, checks the token, reads bodies within bounds and turns
 /// every refusal into a JSON error.
 public final class ControlAPI: Sendable {
-    /// The most bytes of a request body read; a larger one is answered 413.
-    public static let maxBodyBytes = 1 << 20
+    /// The most bytes of a request body read unless told otherwise (`--max-api-body-bytes`); a
+    /// larger one is answered 413. 1 MiB, nginx's `client_max_body_size`: a whole configuration's
+    /// services, or a populate of hundreds of proxies, is a few KiB.
+    public static let defaultMaxBodyBytes = 1 << 20
 
     /// Where it listens: "127.0.0.1:8474", the port the kernel chose for port 0.
     public let boundAddress: String
@@ -33,9 +35,10 @@ public final class ControlAPI: Sendable {
     }
 
     /// Binds `address` and serves until `stop()`. `token`, when given, is required of every
-    /// request as `Authorization: Bearer TOKEN`. Throws `ControlAPIError` when it cannot bind.
+    /// request as `Authorization: Bearer TOKEN`; a body over `maxBodyBytes` is answered 413.
+    /// Throws `ControlAPIError` when it cannot bind.
     public static func start(server: Server, address: ServiceAddress, token: String?, group: any EventLoopGroup,
-                             logger: Logger) async throws(ControlAPIError) -> ControlAPI {
+                             logger: Logger, maxBodyBytes: Int = defaultMaxBodyBytes) async throws(ControlAPIError) -> ControlAPI {
         var routes = RouteTable()
         ServiceRoutes(server: server).register(in: &routes)
         ToxiproxyRoutes(server: server).register(in: &routes)
@@ -49,7 +52,8 @@ public final class ControlAPI: Sendable {
         routes.add(.get, "/") { _ in
             JSONResponse.make(["name": "cynic", "version": CynicVersion.current, "openapi": "/openapi.yaml"])
         }
-        let responder = ControlResponder(routes: routes, token: token, logger: logger)
+        let responder = ControlResponder(routes: routes, token: token, logger: logger, maxBodyBytes: maxBodyBytes,
+                                         refusals: LogThrottle(logger: logger), loop: group.next())
         let bind: BindAddress
         switch address {
         case .tcp(let host, let port): bind = .hostname(host, port: port)
@@ -148,6 +152,11 @@ struct ControlResponder: HTTPResponder {
     let routes: RouteTable
     let token: String?
     let logger: Logger
+    let maxBodyBytes: Int
+    /// Bodies refused for their size, said once and then counted: a client in a loop is one line.
+    let refusals: LogThrottle
+    /// Where the count of a window is said when it ends.
+    let loop: any EventLoop
 
     func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
         do {
@@ -175,10 +184,14 @@ struct ControlResponder: HTTPResponder {
         if request.method == .post || request.method == .patch || request.method == .put {
             var request = request
             do {
-                var buffer = try await request.collectBody(upTo: ControlAPI.maxBodyBytes)
+                var buffer = try await request.collectBody(upTo: maxBodyBytes)
                 body = buffer.readBytes(length: buffer.readableBytes) ?? []
             } catch {
-                throw APIError(.contentTooLarge, "request body over \(ControlAPI.maxBodyBytes) bytes")
+                let refusal = APIError(.contentTooLarge, "request body over \(maxBodyBytes) bytes (--max-api-body-bytes)")
+                // The path is the client's text: not in the log.
+                refusals.warning("body limit", "control API: refused a \(request.method.rawValue) whose \(refusal.message), with 413",
+                                 logger: logger, flushOn: loop)
+                throw refusal
             }
         }
         var query: [String: String] = [:]

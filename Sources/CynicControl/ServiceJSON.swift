@@ -18,6 +18,8 @@ struct ServiceJSON: Encodable {
     let listening: Bool
     let seed: UInt64?
     let tls: TLSJSON?
+    /// Its own bound on connections; null: cynic's `--max-connections`.
+    let maxConnections: Int?
     let origin: String
     let version: String?
     let connections: Connections
@@ -32,6 +34,7 @@ struct ServiceJSON: Encodable {
         listening = status.listening
         seed = status.spec.seed
         tls = status.spec.tls.map(TLSJSON.init)
+        maxConnections = status.spec.maxConnections
         origin = status.spec.origin
         version = status.behaviourVersion
         connections = Connections(open: status.openConnections, accepted: status.acceptedConnections)
@@ -39,6 +42,7 @@ struct ServiceJSON: Encodable {
 
     private enum CodingKeys: String, CodingKey {
         case name, behaviour, listen, parameters, shapers, enabled, listening, seed, tls, origin, version, connections
+        case maxConnections = "max_connections"
     }
 
     // Written out so that `seed`, `tls` and `version` appear as null rather than missing.
@@ -53,6 +57,7 @@ struct ServiceJSON: Encodable {
         try container.encode(listening, forKey: .listening)
         try container.encode(seed, forKey: .seed)
         try container.encode(tls, forKey: .tls)
+        try container.encode(maxConnections, forKey: .maxConnections)
         try container.encode(origin, forKey: .origin)
         try container.encode(version, forKey: .version)
         try container.encode(connections, forKey: .connections)
@@ -97,8 +102,8 @@ struct ShaperJSON: Encodable {
 
 /// Reading services and shapers from request bodies: each field checked, each error naming it.
 enum ServiceInput {
-    static let serviceFields = ["name", "behaviour", "listen", "parameters", "shapers", "enabled", "seed", "tls"]
-    static let changeFields = ["behaviour", "listen", "parameters", "shapers", "enabled", "seed", "tls"]
+    static let serviceFields = ["name", "behaviour", "listen", "parameters", "shapers", "enabled", "seed", "tls", "max_connections"]
+    static let changeFields = ["behaviour", "listen", "parameters", "shapers", "enabled", "seed", "tls", "max_connections"]
     static let tlsFields = ["profile", "certificate", "key", "alpn", "min_version", "max_version", "names"]
     static let shaperFields = ["shaper", "name", "direction", "probability", "parameters"]
     static let shaperChangeFields = ["direction", "probability", "parameters"]
@@ -112,8 +117,19 @@ enum ServiceInput {
         let spec = ServiceSpec(name: name, behaviour: behaviour, address: try address(fields, "listen") ?? defaultAddress,
                                parameters: try parameters(fields.object("parameters")),
                                shapers: try shapers(fields), seed: try fields.unsigned("seed", nullable: true) ?? nil,
-                               tls: try tls(fields) ?? nil, origin: "api")
+                               tls: try tls(fields) ?? nil, maxConnections: try maxConnections(fields) ?? nil, origin: "api")
         return (spec, try fields.bool("enabled") ?? true)
+    }
+
+    /// `max_connections`: 1 or more, or null for cynic's `--max-connections`; the outer optional
+    /// says whether it was given.
+    static func maxConnections(_ fields: JSONFields) throws(APIError) -> Int?? {
+        guard let given = try fields.unsigned("max_connections", nullable: true) else { return nil }
+        guard let number = given else { return .some(nil) }
+        guard number > 0, number <= UInt64(Int32.max) else {
+            throw fields.invalid("max_connections", "expected a number of connections from 1 to \(Int32.max), or null, got \(number)")
+        }
+        return .some(Int(number))
     }
 
     /// `tls`: null (plain TCP), a profile's name, or an object of `TLSSpec`'s fields; the outer

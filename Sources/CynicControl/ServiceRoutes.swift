@@ -108,6 +108,7 @@ struct ServiceRoutes: Sendable {
         let shapers = fields.has("shapers") ? try ServiceInput.shapers(fields) : nil
         let seed = try fields.unsigned("seed", nullable: true)
         let tls = try ServiceInput.tls(fields)
+        let maxConnections = try ServiceInput.maxConnections(fields)
         let enabled = try fields.bool("enabled")
         return try await callServer { () throws(ControlError) in
             try await server.changeService(name, enabled: enabled) { spec in
@@ -120,6 +121,7 @@ struct ServiceRoutes: Sendable {
                 if let shapers { spec.shapers = shapers }
                 if let seed { spec.seed = seed }
                 if let tls { spec.tls = tls }
+                if let maxConnections { spec.maxConnections = maxConnections }
             }
         }
     }

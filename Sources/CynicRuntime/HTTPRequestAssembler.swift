@@ -70,17 +70,43 @@ private struct StringArena {
 }
 
 /// Turns NIOHTTP1's request parts into whole requests, with the body capped so a client cannot
-/// make the host hold more than `maxBodyBytes` for one request.
+/// make the host hold more than `maxBodyBytes` for one request; the decoder before it caps the
+/// head at `maxHeaderBytes` (`ServiceLimits`), and a head over it is answered here.
 final class HTTPRequestAssembler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = ConnectionInput
 
+    private let maxHeaderBytes: Int
     private let maxBodyBytes: Int
     private var current: CollectedRequest?
     private var refused = false
+    /// The client has sent its last byte (EOF).
+    private var inputClosed = false
+    /// A refusal answered and lingering: its reason, handed on (and the connection closed) when
+    /// the client stops sending or `lingering` is over.
+    private var lingeringReason: String?
+    private var lingerTimer: Scheduled<Void>?
 
-    init(maxBodyBytes: Int) {
+    /// How long a refused client may go on sending after its answer (nginx's lingering close;
+    /// its `lingering_timeout` is 5 s). Closing while it still sends a body would reset the
+    /// connection, and a reset can destroy the answer in the client's kernel before it is read:
+    /// `requests` would report "connection reset" instead of the 413.
+    static let lingering: TimeAmount = .seconds(2)
+
+    init(maxHeaderBytes: Int, maxBodyBytes: Int) {
+        self.maxHeaderBytes = maxHeaderBytes
         self.maxBodyBytes = maxBodyBytes
+    }
+
+    /// The decoder that goes before it: it counts the target and every header against the bound
+    /// (one header as long as all of them is over it too), and past it fails with
+    /// `HTTPParserError.headerOverflow`, which is answered here with 431.
+    static func decoder(bounding limits: ServiceLimits) -> ByteToMessageHandler<HTTPRequestDecoder> {
+        var head = NIOHTTPDecoderLimitConfiguration()
+        head.maxHeaderListSize = limits.maxHeaderBytes
+        head.maxHeaderFieldSize = limits.maxHeaderBytes
+        return ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .drop,
+                                                       limitConfiguration: head))
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -91,7 +117,7 @@ final class HTTPRequestAssembler: ChannelInboundHandler {
             // (or after it gave up waiting for an answer).
             if let announced = head.headers.first(name: "content-length").flatMap(Int.init), announced > maxBodyBytes {
                 refuse(context: context, status: "413 Content Too Large",
-                       reason: "request body of \(announced) bytes announced, over \(maxBodyBytes)")
+                       reason: "request body of \(announced) bytes announced, over \(maxBodyBytes) (--max-body-bytes)")
                 return
             }
             current = CollectedRequest(head: head, body: [])
@@ -99,7 +125,7 @@ final class HTTPRequestAssembler: ChannelInboundHandler {
             guard current != nil else { return }
             guard current!.body.count + chunk.readableBytes <= maxBodyBytes else {
                 refuse(context: context, status: "413 Content Too Large",
-                       reason: "request body over \(maxBodyBytes) bytes")
+                       reason: "request body over \(maxBodyBytes) bytes (--max-body-bytes)")
                 return
             }
             current!.body += chunk.readBytes(length: chunk.readableBytes) ?? []
@@ -111,20 +137,65 @@ final class HTTPRequestAssembler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard error is HTTPParserError else {
+        guard let parserError = error as? HTTPParserError else {
             context.fireErrorCaught(error)
+            return
+        }
+        if parserError == .headerOverflow {
+            // RFC 6585's answer, as Node.js gives it; the flag names the bound.
+            refuse(context: context, status: "431 Request Header Fields Too Large",
+                   reason: "request line and headers over \(maxHeaderBytes) bytes (--max-header-bytes)")
             return
         }
         refuse(context: context, status: "400 Bad Request", reason: "malformed HTTP request (\(error))")
     }
 
     /// Answers a request the host will not hand on, then closes: the client learns why, and
-    /// the behaviour is never called with something it cannot have expected.
+    /// the behaviour is never called with something it cannot have expected. The answer is
+    /// followed by our FIN; what the client still sends is read and dropped until it stops or
+    /// `lingering` is over, and only then is the connection closed (see `lingering`).
     private func refuse(context: ChannelHandlerContext, status: String, reason: String) {
         refused = true
         let response = "HTTP/1.1 \(status)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         context.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: response)), promise: nil)
+        guard !inputClosed else {
+            context.fireChannelRead(wrapInboundOut(.badRequest(reason)))
+            return
+        }
+        lingeringReason = reason
+        context.close(mode: .output, promise: nil)
+        let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        lingerTimer = context.eventLoop.scheduleTask(in: Self.lingering) {
+            bound.value.handler.endLingering(context: bound.value.context)
+        }
+    }
+
+    /// Hands the refusal on: the driver logs it and closes the connection.
+    private func endLingering(context: ChannelHandlerContext) {
+        lingerTimer?.cancel()
+        lingerTimer = nil
+        guard let reason = lingeringReason else { return }
+        lingeringReason = nil
         context.fireChannelRead(wrapInboundOut(.badRequest(reason)))
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            inputClosed = true
+            // The refused client has stopped sending: the lingering is over, and the driver, not
+            // the plugin, ends the connection.
+            if lingeringReason != nil {
+                endLingering(context: context)
+                return
+            }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        // A client that resets while the refusal lingers: the refusal is still logged.
+        endLingering(context: context)
+        context.fireChannelInactive()
     }
 }
 

@@ -9,7 +9,7 @@ import Synchronization
 ///
 /// A kind is a fixed name chosen at the call site ("bad request"), never text from a client, so
 /// the set of kinds tracked stays small.
-final class LogThrottle: Sendable {
+public final class LogThrottle: Sendable {
     private struct Window {
         let start: NIODeadline
         /// The warning logged at the start, which the summary refers to.
@@ -25,7 +25,7 @@ final class LogThrottle: Sendable {
     private let windows = Mutex<[String: Window]>([:])
 
     /// `now` is the clock, injected so that tests need not wait out a window.
-    init(window: TimeAmount = .seconds(10), logger: Logger, now: @escaping @Sendable () -> NIODeadline = { .now() }) {
+    public init(window: TimeAmount = .seconds(10), logger: Logger, now: @escaping @Sendable () -> NIODeadline = { .now() }) {
         self.window = window
         self.logger = logger
         self.now = now
@@ -34,7 +34,7 @@ final class LogThrottle: Sendable {
     /// Logs `message` with `logger`, unless a warning of `kind` was logged less than `window`
     /// ago: then it is counted. With `loop`, the count is said when the window ends even if no
     /// other warning of the kind comes; without, when the next one comes or `flush` is called.
-    func warning(_ kind: String, _ message: @autoclosure () -> String, logger: Logger, flushOn loop: (any EventLoop)? = nil) {
+    public func warning(_ kind: String, _ message: @autoclosure () -> String, logger: Logger, flushOn loop: (any EventLoop)? = nil) {
         let now = now()
         // The message is only built for a warning that is logged: repeats cost a lock and a count.
         var text: String?
@@ -59,7 +59,7 @@ final class LogThrottle: Sendable {
     }
 
     /// Says the count of every window that is over, and forgets those windows.
-    func flush() {
+    public func flush() {
         let now = now()
         let summaries = windows.withLock { windows -> [String] in
             let over = windows.filter { now >= $0.value.start + window }

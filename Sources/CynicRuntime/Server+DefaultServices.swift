@@ -10,7 +10,7 @@ extension Server {
         guard let spec = source.defaultService(of: plugin, running: { services[$0] != nil }) else { return }
         do {
             let service = try await Service.start(spec, plugins: registry.current, group: group, logger: logger,
-                                                  queuedBytes: queuedBytes, events: events, tls: tls)
+                                                  queuedBytes: queuedBytes, events: events, tls: tls, limits: limits)
             services.add(service)
             logger.info("service \(spec.name): behaviour \(plugin.name), listening on \(service.boundAddress)")
         } catch {

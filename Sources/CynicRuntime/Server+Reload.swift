@@ -75,7 +75,8 @@ extension Server {
         for case .listen(let spec) in plan.steps {
             do {
                 bound[spec.name] = try await Service.bindWithoutAccepting(spec, setup: setups[spec.name]!, group: group, logger: logger,
-                                                                          queuedBytes: queuedBytes, events: events)
+                                                                          queuedBytes: queuedBytes, events: events,
+                                                                          limits: limits)
             } catch {
                 for service in bound.values { await service.stop() }
                 throw error

@@ -33,6 +33,8 @@ public actor Server {
     let trust: PluginTrust
     /// The bound on the bytes all connections of every service queue to send.
     let queuedBytes: QueuedBytesBudget
+    /// The bounds every service puts on its clients (a service's `max_connections` wins).
+    let limits: ServiceLimits
     /// Every service's connections, recorded as they end; nil when nobody asked.
     public nonisolated let events: ConnectionEventLog?
     /// What `GET /metrics` shows (`metricsExposition()`); nil when nobody asked.
@@ -68,8 +70,10 @@ public actor Server {
     public init(directories: [PluginDirectory], source: ServiceSource, group: any EventLoopGroup,
                 controlLoop: any EventLoop, logger: Logger, copies: PluginCopies?, trust: PluginTrust = .ownerOnly,
                 queuedBytes: QueuedBytesBudget = .processWide, watch: Bool = true,
-                events: ConnectionEventLog? = nil, metrics: CynicMetrics? = nil, tls: TLSSource = .default) {
+                events: ConnectionEventLog? = nil, metrics: CynicMetrics? = nil, tls: TLSSource = .default,
+                limits: ServiceLimits = .defaults) {
         self.events = events
+        self.limits = limits
         self.tls = tls
         self.metrics = metrics
         self.trust = trust
@@ -101,9 +105,20 @@ public actor Server {
         logSink = configuration.logSink
         var started: [Service] = []
         for spec in configuration.services {
-            do {
-                started.append(try await Service.start(spec, plugins: registry.current, group: group, logger: logger,
-                                                       queuedBytes: queuedBytes, events: events, tls: tls))
+            do throws(ServiceError) {
+                let setup: ServiceSetup
+                do {
+                    setup = try Service.makeSetup(spec, plugins: registry.current, tls: tls)
+                } catch {
+                    // A plugin's own service whose create or configure fails is the plugin's
+                    // fault, not the user's: one line, as when it is dropped in hot, and the
+                    // other services start.
+                    guard case .pluginDefaults = source else { throw error }
+                    logger.error("\(error)")
+                    continue
+                }
+                started.append(try await Service.start(spec, setup: setup, group: group, logger: logger,
+                                                       queuedBytes: queuedBytes, events: events, limits: limits))
             } catch {
                 for service in started { await service.stop() }
                 throw ServerError(message: error.description)

@@ -61,6 +61,10 @@ public final class Service: Sendable {
     /// Gets a record of every client connection as it ends, when given.
     private let events: ConnectionEventLog?
     private let openChannels = OpenChannels()
+    /// The bounds on what its clients can make it hold; its spec's `maxConnections` wins.
+    private let limits: ServiceLimits
+    /// Its connections from accept to close, against the bound.
+    private let admission = ConnectionAdmission()
 
     private struct State: @unchecked Sendable {
         // @unchecked: `listener` is a Channel (Sendable); BehaviourInstance is Sendable. The
@@ -78,26 +82,23 @@ public final class Service: Sendable {
         var boundAddress: ServiceAddress
     }
 
-    /// The limit on one HTTP request body the host holds for a plugin.
-    public static let maxRequestBodyBytes = 1 << 20
-
     /// Checks the spec against its plugins, configures their instances and starts listening.
     /// Throws `ServiceError` with one line naming the service and what is wrong. `observer`, when
     /// given, hears what happens on each connection (see `ConnectionEvent`).
     public static func start(_ spec: ServiceSpec, plugins: PluginCatalog, group: any EventLoopGroup,
                              logger: Logger, queuedBytes: QueuedBytesBudget = .processWide,
                              observer: ConnectionObserver? = nil, events: ConnectionEventLog? = nil,
-                             tls: TLSSource = .default) async throws(ServiceError) -> Service {
+                             tls: TLSSource = .default, limits: ServiceLimits = .defaults) async throws(ServiceError) -> Service {
         try await start(spec, plugins: plugins.plugins, group: group, logger: logger, queuedBytes: queuedBytes,
-                        observer: observer, events: events, tls: tls)
+                        observer: observer, events: events, tls: tls, limits: limits)
     }
 
     public static func start(_ spec: ServiceSpec, plugins: [String: Plugin], group: any EventLoopGroup,
                              logger: Logger, queuedBytes: QueuedBytesBudget = .processWide,
                              observer: ConnectionObserver? = nil, events: ConnectionEventLog? = nil,
-                             tls: TLSSource = .default) async throws(ServiceError) -> Service {
+                             tls: TLSSource = .default, limits: ServiceLimits = .defaults) async throws(ServiceError) -> Service {
         try await start(spec, setup: try makeSetup(spec, plugins: plugins, tls: tls), group: group, logger: logger,
-                        queuedBytes: queuedBytes, observer: observer, events: events)
+                        queuedBytes: queuedBytes, observer: observer, events: events, limits: limits)
     }
 
     /// Starts listening with a setup made (and so checked) beforehand. `queuedBytes` bounds the
@@ -105,9 +106,10 @@ public final class Service: Sendable {
     /// `events`, when given, gets a record of each client connection as it ends.
     public static func start(_ spec: ServiceSpec, setup: ServiceSetup, group: any EventLoopGroup,
                              logger: Logger, queuedBytes: QueuedBytesBudget = .processWide,
-                             observer: ConnectionObserver? = nil, events: ConnectionEventLog? = nil) async throws(ServiceError) -> Service {
+                             observer: ConnectionObserver? = nil, events: ConnectionEventLog? = nil,
+                             limits: ServiceLimits = .defaults) async throws(ServiceError) -> Service {
         let service = Service(spec: spec, group: group, logger: logger, queuedBytes: queuedBytes, observer: observer,
-                              events: events)
+                              events: events, limits: limits)
         try await service.listen(with: setup, accepting: true)
         return service
     }
@@ -117,8 +119,10 @@ public final class Service: Sendable {
     /// nothing. Until then the kernel queues connections; closing the listener resets them.
     public static func bindWithoutAccepting(_ spec: ServiceSpec, setup: ServiceSetup, group: any EventLoopGroup,
                                              logger: Logger, queuedBytes: QueuedBytesBudget = .processWide,
-                                             events: ConnectionEventLog? = nil) async throws(ServiceError) -> Service {
-        let service = Service(spec: spec, group: group, logger: logger, queuedBytes: queuedBytes, observer: nil, events: events)
+                                             events: ConnectionEventLog? = nil,
+                                             limits: ServiceLimits = .defaults) async throws(ServiceError) -> Service {
+        let service = Service(spec: spec, group: group, logger: logger, queuedBytes: queuedBytes, observer: nil, events: events,
+                              limits: limits)
         try await service.listen(with: setup, accepting: false)
         return service
     }
@@ -182,8 +186,9 @@ public final class Service: Sendable {
     }
 
     private init(spec: ServiceSpec, group: any EventLoopGroup, logger: Logger, queuedBytes: QueuedBytesBudget,
-                 observer: ConnectionObserver?, events: ConnectionEventLog?) {
+                 observer: ConnectionObserver?, events: ConnectionEventLog?, limits: ServiceLimits) {
         self.group = group
+        self.limits = limits
         self.observer = observer
         self.events = events
         self.queuedBytes = queuedBytes
@@ -403,6 +408,7 @@ public final class Service: Sendable {
                     guard let setup = self.setup else {
                         throw ChannelError.ioOnClosedChannel
                     }
+                    try self.admit(channel)
                     guard let tls = setup.tls else {
                         try self.addConnectionHandlers(to: channel, setup: setup)
                         return
@@ -436,8 +442,8 @@ public final class Service: Sendable {
         if instance.plugin.speaksHTTP1 {
             // Counted as they arrive: the driver sees whole requests.
             try handlers.addHandler(ReadCounter(counting: connectionGroup.client))
-            try handlers.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
-            try handlers.addHandler(HTTPRequestAssembler(maxBodyBytes: Self.maxRequestBodyBytes))
+            try handlers.addHandler(HTTPRequestAssembler.decoder(bounding: limits))
+            try handlers.addHandler(HTTPRequestAssembler(maxHeaderBytes: limits.maxHeaderBytes, maxBodyBytes: limits.maxBodyBytes))
         } else {
             try handlers.addHandler(RawInput(counting: connectionGroup.client))
         }
@@ -453,6 +459,20 @@ public final class Service: Sendable {
                                                  openChannels: self.openChannels))
     }
 
+    /// Takes the accepted `channel` into the service, or refuses it when the service holds its
+    /// bound already (see `ConnectionAdmission`): thrown, the channel is closed at once. Said in
+    /// one line, and the repeats counted, not one line a connection.
+    private func admit(_ channel: any Channel) throws {
+        let (limit, logger) = state.withLock { ($0.spec.maxConnections ?? limits.maxConnections, $0.logger) }
+        guard admission.admit(limit: limit) else {
+            warnings.warning("connection limit",
+                             "\(limit) connections open, the most it holds (max_connections, --max-connections): new ones are closed at once until one ends",
+                             logger: logger, flushOn: channel.eventLoop)
+            throw OverConnectionLimit()
+        }
+        channel.closeFuture.whenComplete { _ in self.admission.release() }
+    }
+
     private static func describe(_ error: any Error) -> String {
         if let io = error as? IOError {
             return io.errnoCode == EADDRINUSE ? "address already in use" : "\(io)"
@@ -460,6 +480,9 @@ public final class Service: Sendable {
         return "\(error)"
     }
 }
+
+/// A connection accepted over its service's bound, closed at once.
+struct OverConnectionLimit: Error {}
 
 /// A service that cannot start, said in one line.
 public struct ServiceError: Error, Sendable, CustomStringConvertible {

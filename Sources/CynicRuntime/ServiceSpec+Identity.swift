@@ -4,6 +4,7 @@ extension ServiceSpec {
     /// The same service, wherever in the file it is written: a reload leaves such a service alone.
     func sameService(as other: ServiceSpec) -> Bool {
         name == other.name && behaviour == other.behaviour && address == other.address && seed == other.seed && tls == other.tls
+            && maxConnections == other.maxConnections
             && parameters.mapValues(\.text) == other.parameters.mapValues(\.text)
             && shapers.map(\.shaper) == other.shapers.map(\.shaper)
             && shapers.map(\.name) == other.shapers.map(\.name)

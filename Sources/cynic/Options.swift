@@ -83,16 +83,6 @@ func failure(_ message: String) -> ExitCode {
     return ExitCode.failure
 }
 
-/// The bound on the bytes all connections together queue to send (`QueuedBytesBudget`).
-struct SendQueueOptions: ParsableArguments {
-    @Option(name: .customLong("max-queued-bytes"), help: ArgumentHelp(
-        "The most bytes all connections together may have queued and not yet sent; beyond it `send` returns CYNIC_ERR_FULL. Suffixes K, M, G (powers of 1024).",
-        valueName: "BYTES"))
-    var maxQueuedBytes = ByteCount(QueuedBytesBudget.defaultLimit)
-
-    func makeBudget() -> QueuedBytesBudget { QueuedBytesBudget(limit: maxQueuedBytes.bytes) }
-}
-
 /// A size as a user writes it: "268435456", "256M", "1G", "512k".
 struct ByteCount: ExpressibleByArgument, CustomStringConvertible {
     let bytes: Int

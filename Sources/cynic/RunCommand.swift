@@ -21,7 +21,7 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var api: APIOptions
     @OptionGroup var plugins: PluginOptions
     @OptionGroup var shutdown: ShutdownOptions
-    @OptionGroup var sendQueue: SendQueueOptions
+    @OptionGroup(title: "Limits") var limits: LimitOptions
     @OptionGroup var events: EventsOptions
     @OptionGroup var logging: LoggingOptions
 
@@ -31,7 +31,7 @@ struct RunCommand: AsyncParsableCommand {
         guard dumpConfig else {
             let source: Server.ServiceSource = configFile.map { .file($0) } ?? .pluginDefaults
             plugins.trust.warnIfUnsafe(logger)
-            try await Runner(directories: plugins.searchPath, shutdown: shutdown, logger: logger, queuedBytes: sendQueue.makeBudget(),
+            try await Runner(directories: plugins.searchPath, shutdown: shutdown, logger: logger, queuedBytes: limits.makeBudget(), limits: limits,
                              trust: plugins.trust.trust, api: try api.settings(defaultAddress: APIOptions.defaultAddress),
                              eventsFile: events.file, caFolder: ca.resolvedFolder)
                 .run(source, logSink: sink.setting)

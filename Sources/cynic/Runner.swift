@@ -22,6 +22,8 @@ struct Runner {
     let logger: Logger
     /// The bound on the bytes all connections queue to send (--max-queued-bytes).
     let queuedBytes: QueuedBytesBudget
+    /// The bounds on services' clients and the control API's bodies (--max-connections...).
+    let limits: LimitOptions
     /// Whose plugin files are loaded (`--allow-unsafe-plugins`).
     var trust: PluginTrust = .ownerOnly
     /// The control API to serve, if any.
@@ -70,7 +72,7 @@ struct Runner {
         let tls = TLSSource(caFolder: caFolder)
         let server = Server(directories: directories, source: source, group: group, controlLoop: control.next(),
                             logger: logger, copies: copies, trust: trust, queuedBytes: queuedBytes,
-                            events: events, metrics: metrics, tls: tls)
+                            events: events, metrics: metrics, tls: tls, limits: limits.serviceLimits)
         var sink: LogSink?
         defer { copies.removeAll() }
         do {
@@ -155,7 +157,7 @@ struct Runner {
         guard let api else { return nil }
         do {
             let controlAPI = try await ControlAPI.start(server: server, address: api.address, token: api.token, group: group,
-                                                        logger: logger)
+                                                        logger: logger, maxBodyBytes: limits.maxAPIBodyBytes.bytes)
             if case .unix = api.address {
                 print("control API listening on \(controlAPI.boundAddress)")
             } else {

@@ -46,7 +46,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var api: APIOptions
     @OptionGroup var plugins: PluginOptions
     @OptionGroup var shutdown: ShutdownOptions
-    @OptionGroup var sendQueue: SendQueueOptions
+    @OptionGroup(title: "Limits") var limits: LimitOptions
     @OptionGroup var events: EventsOptions
     @OptionGroup var logging: LoggingOptions
 
@@ -66,7 +66,7 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = Logger(label: "cynic")
         let apiSettings = try api.settings(defaultAddress: nil)
         plugins.trust.warnIfUnsafe(logger)
-        let runner = Runner(directories: plugins.searchPath, shutdown: shutdown, logger: logger, queuedBytes: sendQueue.makeBudget(),
+        let runner = Runner(directories: plugins.searchPath, shutdown: shutdown, logger: logger, queuedBytes: limits.makeBudget(), limits: limits,
                             trust: plugins.trust.trust, api: apiSettings, eventsFile: events.file, caFolder: ca.resolvedFolder)
         let logSink: Configuration.LogSinkSetting = logSinkPath.map { .path($0) } ?? .disabled
         guard let behaviour else {

@@ -37,6 +37,18 @@ struct ConfigurationTests {
         ])
     }
 
+    @Test("max_connections bounds one service; without it the service takes cynic's --max-connections; a dump keeps it")
+    func maxConnections() throws {
+        let configuration = try Configuration.parse(yaml: """
+            services:
+              one: {behaviour: reset, port: 1, max_connections: 2}
+              other: {behaviour: reset, port: 2}
+            """, file: "f.yaml")
+        #expect(configuration.services.map(\.maxConnections) == [2, nil])
+        let again = try Configuration.parse(yaml: configuration.yaml(plugins: [:]), file: "dump.yaml")
+        #expect(again.services.map(\.maxConnections) == [2, nil])
+    }
+
     @Test("log_sink can be switched off; with no log_sink the default path is used")
     func logSink() throws {
         #expect(try Configuration.parse(yaml: "log_sink:\n  enabled: false\nservices: {}\n", file: "f").logSink == .disabled)
@@ -45,7 +57,9 @@ struct ConfigurationTests {
 
     @Test("each mistake is one line naming the file, the line, the key and what was expected", arguments: [
         ("services:\n  a:\n    port: 99999\n", "f.yaml:3:11: services.a.port: expected a port number (0-65535), got '99999'"),
-        ("services:\n  a:\n    prot: 80\n", "f.yaml:3:5: services.a: unknown key 'prot' (expected one of: behaviour, host, port, unix, params, shapers, seed, tls)"),
+        ("services:\n  a:\n    prot: 80\n", "f.yaml:3:5: services.a: unknown key 'prot' (expected one of: behaviour, host, port, unix, params, shapers, seed, tls, max_connections)"),
+        ("services:\n  a:\n    port: 1\n    max_connections: 0\n", "f.yaml:4:22: services.a.max_connections: expected a number of connections, 1 or more, got '0'"),
+        ("services:\n  a:\n    port: 1\n    max_connections: many\n", "f.yaml:4:22: services.a.max_connections: expected a number of connections, 1 or more, got 'many'"),
         ("services:\n  a:\n    port: 80\n    unix: /x\n", "f.yaml:3:5: services.a: give either `port` or `unix`, not both"),
         ("services:\n  a:\n    behaviour: reset\n", "f.yaml:3:5: services.a: needs `port` (TCP) or `unix` (a socket path)"),
         ("services:\n  a:\n    port: 1\n    params:\n      length: [1, 2]\n", "f.yaml:5:15: services.a.params.length: expected a single value"),

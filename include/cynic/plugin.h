@@ -153,9 +153,10 @@ typedef void (*cynic_any_fn)(void);
  * with nothing, and the next request follows. Everything in these structs is borrowed for the
  * duration of the callback; read `struct_size` before a field added after ABI 1.
  *
- * Limits the host enforces before a plugin sees anything: a request line and header block of at
- * most 80 KiB, a body of at most 1 MiB, 16 requests pipelined ahead. A request over a limit or not
- * parseable as HTTP/1.x is answered by the host itself (400 or 413, then close) and logged.
+ * Limits the host enforces before a plugin sees anything: a request target and headers of at most
+ * 32 KiB (cynic's --max-header-bytes), a body of at most 1 MiB (--max-body-bytes), 16 requests
+ * pipelined ahead. A request over a limit or not parseable as HTTP/1.x is answered by the host
+ * itself (431, 413 or 400, then close) and logged.
  */
 typedef struct cynic_http_header {
     const char *name;  /* as the client sent it, NUL-terminated */
