@@ -15,21 +15,8 @@ import argparse, os, shutil, socket, statistics, subprocess, sys, tempfile, time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from proxy import cynic_binary  # noqa: E402  (the bench folder is on sys.path)
 
-SOURCE = r"""
-#include <cynic/plugin.h>
-const int round_number = %d;  /* each round's file has other bytes: a new version */
-static void *conn_open(void *instance, cynic_conn *conn) {
-    (void)instance; (void)conn;
-    volatile int *nothing = 0;
-    *nothing = round_number;
-    return 0;
-}
-static const cynic_plugin plugin = {
-    .abi_version = CYNIC_ABI_VERSION, .struct_size = sizeof(cynic_plugin), .name = "crasher",
-    .conn_open = conn_open,
-};
-CYNIC_EXPORT const cynic_plugin *cynic_plugin_entry(void) { return &plugin; }
-"""
+# Dereferences NULL in conn_open; -DROUND=N makes each build a new version.
+SOURCE = os.path.join(ROOT, "Tests", "Fixtures", "crasher", "crasher.c")
 
 
 def free_port():
@@ -39,11 +26,9 @@ def free_port():
 
 
 def install(folder, round_number):
-    source = os.path.join(folder, "crasher.c")
-    with open(source, "w") as f:
-        f.write(SOURCE % round_number)
     staging = os.path.join(folder, ".crasher.so.tmp")
-    subprocess.run(["cc", "-shared", "-fPIC", "-I", os.path.join(ROOT, "include"), "-o", staging, source], check=True)
+    subprocess.run(["cc", "-shared", "-fPIC", f"-DROUND={round_number}", "-I", os.path.join(ROOT, "include"), "-o", staging,
+                    SOURCE], check=True)
     os.rename(staging, os.path.join(folder, "crasher.so"))
 
 

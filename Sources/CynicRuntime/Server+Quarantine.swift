@@ -41,14 +41,7 @@ extension Server {
                 waiting.append(spec)
                 continue
             }
-            do {
-                let service = try await Service.start(spec, plugins: registry.current, group: group, logger: logger,
-                                                      queuedBytes: queuedBytes, events: events, tls: tls)
-                services.add(service)
-                logger.info("service \(spec.name): behaviour \(spec.behaviour), listening on \(service.boundAddress)")
-            } catch {
-                logger.error("\(error)")
-            }
+            await startWhileServing(spec)
         }
         heldBack = waiting
     }

@@ -9,21 +9,8 @@ import Glibc
 /// worker, not cynic. Serialized: the restart time is the point, and the machine is small.
 @Suite("Plugins in a supervised worker (--isolate)", .serialized)
 struct IsolateTests {
-    /// Dereferences NULL in conn_open.
-    static let crasher = """
-        #include <cynic/plugin.h>
-        static void *conn_open(void *instance, cynic_conn *conn) {
-            (void)instance; (void)conn;
-            volatile int *nothing = 0;
-            *nothing = 1;
-            return 0;
-        }
-        static const cynic_plugin plugin = {
-            .abi_version = CYNIC_ABI_VERSION, .struct_size = sizeof(cynic_plugin), .name = "crasher",
-            .conn_open = conn_open,
-        };
-        CYNIC_EXPORT const cynic_plugin *cynic_plugin_entry(void) { return &plugin; }
-        """
+    /// Dereferences NULL in conn_open (shared with bench/isolate_restart.py).
+    static let crasherSource = Paths.repository + "/Tests/Fixtures/crasher/crasher.c"
 
     /// The same plugin, mended: says so and closes.
     static let mended = """
@@ -81,7 +68,8 @@ struct IsolateTests {
     @Test("a NULL dereference in conn_open under traffic: the others answer again within a second, the log names the plugin, it is quarantined until mended, the API answers throughout, SIGTERM stops both processes")
     func crashUnderTraffic() throws {
         let folder = TemporaryFolder()
-        let plugin = try compileCPlugin(Self.crasher, named: "crasher", into: folder.path)
+        let plugin = try compileCPlugin(try String(contentsOfFile: Self.crasherSource, encoding: .utf8), named: "crasher",
+                                        into: folder.path)
         let crashyPort = freePort()
         let file = try folder.write("cynic.yaml", """
             services:
