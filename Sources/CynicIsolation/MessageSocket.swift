@@ -48,7 +48,7 @@ public final class MessageSocket: Sendable {
                 cynic_send_message(descriptor, raw.baseAddress, raw.count, descriptors, Int32(descriptors.count))
             }
         }
-        guard status == 0 else { throw IsolationError("cannot send to the other process: \(errnoText())") }
+        guard status == 0 else { throw IsolationError("cannot send to the other process: \(errnoText())", linkBroken: true) }
     }
 
     /// The next message and its descriptors (ours now, close-on-exec); nil at EOF: the other
@@ -60,7 +60,9 @@ public final class MessageSocket: Sendable {
         let length = bytes.withUnsafeMutableBytes { raw in
             cynic_receive_message(descriptor, raw.baseAddress, raw.count, &descriptors, CYNIC_MAX_PASSED_DESCRIPTORS, &count)
         }
-        guard length >= 0 else { throw IsolationError("cannot read from the other process: \(errnoText())") }
+        guard length >= 0 else {
+            throw IsolationError("cannot read from the other process: \(errnoText())", linkBroken: true)
+        }
         guard length > 0 else { return nil }
         let passed = Array(descriptors[..<Int(count)])
         do {
@@ -74,7 +76,13 @@ public final class MessageSocket: Sendable {
 
 public struct IsolationError: Error, Sendable, CustomStringConvertible {
     public let description: String
-    public init(_ description: String) { self.description = description }
+    /// The socket failed, not one message: nothing more will come over it.
+    public let linkBroken: Bool
+
+    public init(_ description: String, linkBroken: Bool = false) {
+        self.description = description
+        self.linkBroken = linkBroken
+    }
 }
 
 func errnoText() -> String { String(cString: strerror(errno)) }

@@ -174,7 +174,9 @@ public final class Supervisor: Sendable {
                 received = try link.receive(WorkerReport.self)
             } catch {
                 logger.warning("worker: \(error)")
-                continue
+                // A message that could not be read is skipped; a broken link ends the reports,
+                // and the worker's exit is heard from waitpid.
+                if error.linkBroken { return } else { continue }
             }
             guard let received else { return }
             let (report, descriptors) = received

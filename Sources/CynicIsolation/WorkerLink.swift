@@ -1,6 +1,7 @@
 import CIsolation
 import CynicRuntime
 import Foundation
+import Logging
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -88,8 +89,10 @@ public final class WorkerLink: Sendable {
     private func send(_ report: WorkerReport, descriptors: [Int32] = []) {
         do {
             try link.send(report, descriptors: descriptors)
-        } catch {
+        } catch where error.linkBroken {
             // The supervisor is gone: exitWithSupervisor ends this process.
+        } catch {
+            Logger(label: "cynic").warning("cannot tell the supervisor what changed: \(error); a restart would not keep it")
         }
     }
 
