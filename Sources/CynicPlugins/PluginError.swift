@@ -20,6 +20,8 @@ public enum PluginError: Error, Sendable, Equatable, CustomStringConvertible {
     case duplicateName(String, firstFile: String)
     /// A new version that a running service cannot use (its parameters no longer fit).
     case unusableByService(String)
+    /// This version crashed the worker it ran in (`--isolate`): what it was doing.
+    case crashedWorker(String)
 
     public var description: String {
         switch self {
@@ -33,6 +35,7 @@ public enum PluginError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidDescriptor(let reason): "invalid descriptor: \(reason)"
         case .duplicateName(let name, let firstFile): "behaviour '\(name)' is already provided by \(firstFile)"
         case .unusableByService(let reason): "a running service cannot use it: \(reason)"
+        case .crashedWorker(let what): "this version crashed cynic's worker (\(what)); a new version of the file is loaded again"
         }
     }
 }

@@ -1,3 +1,4 @@
+import CIsolation
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -59,41 +60,45 @@ public struct RunningCall: Equatable, Sendable {
     }
 }
 
-/// One thread's note of the plugin call it is in, read by the watchdog from its own thread.
+/// One thread's note of the plugin call it is in, read by the watchdog from its own thread — and,
+/// under `--isolate`, by the supervisor once the worker has died (see `SharedCallbackTable`).
 ///
 /// Only the owning thread writes, so entering a call is a relaxed load and two relaxed stores: no
 /// lock, no clock, no read-modify-write. The watchdog reads the two words separately; a torn pair
 /// only matters for a call that is being replaced, and a stuck call is one whose words stay put
 /// across several samples, by which time both are settled.
-public final class CallbackSlot: Sendable {
+public final class CallbackSlot: @unchecked Sendable {
+    // @unchecked: the two words are only touched through relaxed atomic loads and stores; the
+    // memory they are in is never freed (a slot lives as long as the process).
+
     /// The thread's name ("NIO-ELT-0-#1"), for the log line.
     public let threadName: String
-    /// Bumped on every outermost plugin call: a call that returns and another that starts between
-    /// two samples are told apart from one long call.
-    private let sequence = Atomic<UInt64>(0)
-    /// `RunningCall.word` of the call under way, 0 when no plugin code runs on the thread.
-    private let running = Atomic<UInt64>(0)
+    /// [0]: bumped on every outermost plugin call, so that a call that returns and another that
+    /// starts between two samples are told apart from one long call. [1]: `RunningCall.word` of
+    /// the call under way, 0 when no plugin code runs on the thread.
+    private let words: UnsafeMutablePointer<UInt64>
 
-    init(threadName: String) {
+    init(threadName: String, words: UnsafeMutablePointer<UInt64>) {
         self.threadName = threadName
+        self.words = words
     }
 
     /// A plugin call starts. Owning thread only.
     @inline(__always)
     public func enter(_ call: RunningCall) {
-        sequence.store(sequence.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
-        running.store(call.word, ordering: .relaxed)
+        cynic_store_relaxed(words, cynic_load_relaxed(words) &+ 1)
+        cynic_store_relaxed(words + 1, call.word)
     }
 
     /// The plugin call returned. Owning thread only.
     @inline(__always)
     public func leave() {
-        running.store(0, ordering: .relaxed)
+        cynic_store_relaxed(words + 1, 0)
     }
 
     /// What the watchdog sees: the sequence and the running word (0 = idle).
     public func sample() -> (sequence: UInt64, running: UInt64) {
-        (sequence.load(ordering: .relaxed), running.load(ordering: .relaxed))
+        (cynic_load_relaxed(words), cynic_load_relaxed(words + 1))
     }
 }
 
@@ -111,8 +116,17 @@ public final class CallbackRegistry: Sendable {
 
     private let labels = Mutex(Labels())
     private let slots = Mutex<[UInt: CallbackSlot]>([:])
+    /// Where new slots and labels are also published for a supervisor, once `publish(to:)` says.
+    private let shared = Mutex<SharedCallbackTable?>(nil)
 
     public init() {}
+
+    /// From now on every slot made and every label interned is written to `table` too, so that
+    /// the supervisor can name the call a dead worker was in. Called once, before any plugin
+    /// runs; slots made before stay private.
+    public func publish(to table: SharedCallbackTable) {
+        shared.withLock { $0 = table }
+    }
 
     /// The calling thread's slot, made on its first call. Taken once per connection (a lock, a
     /// dictionary lookup), never per callback.
@@ -120,21 +134,38 @@ public final class CallbackRegistry: Sendable {
         let thread = UInt(bitPattern: Int(bitPattern: UInt(pthread_self())))
         return slots.withLock { slots in
             if let slot = slots[thread] { return slot }
-            let slot = CallbackSlot(threadName: Self.currentThreadName())
+            let name = Self.currentThreadName()
+            // Slots are never freed: a thread's slot outlives its connections, and the watchdog
+            // may read it at any time.
+            let words = shared.withLock { $0?.addSlot(threadName: name, threadID: cynic_thread_id()) }
+                ?? Self.privateWords()
+            let slot = CallbackSlot(threadName: name, words: words)
             slots[thread] = slot
             return slot
         }
     }
 
+    private static func privateWords() -> UnsafeMutablePointer<UInt64> {
+        let words = UnsafeMutablePointer<UInt64>.allocate(capacity: 2)
+        words.initialize(repeating: 0, count: 2)
+        return words
+    }
+
     /// The number standing for "plugin `plugin`, service `service`", the same each time it is
-    /// asked for. Once per connection.
-    public func label(plugin: String, service: String) -> UInt32 {
+    /// asked for. Once per connection. `file` and `version` say which generation it is, for the
+    /// supervisor's line when it crashes a worker.
+    public func label(plugin: String, file: String? = nil, version: String? = nil, service: String) -> UInt32 {
         let text = "plugin '\(plugin)' (service \(service))"
+        let key = "\(text)\u{0}\(file ?? "")\u{0}\(version ?? "")"
         return labels.withLock { labels in
-            if let index = labels.indexes[text] { return index }
+            if let index = labels.indexes[key] { return index }
             let index = UInt32(labels.texts.count)
             labels.texts.append(text)
-            labels.indexes[text] = index
+            labels.indexes[key] = index
+            shared.withLock {
+                $0?.addLabel(index, SharedCallbackTable.Label(plugin: plugin, file: file ?? "", version: version ?? "",
+                                                             service: service))
+            }
             return index
         }
     }

@@ -176,7 +176,7 @@ final class ConnectionDriver: ChannelInboundHandler {
         // The service's logger carries its name (Service sets it); a driver made elsewhere has none.
         let service = logger[metadataKey: "service"].map { "\($0)" } ?? "none"
         callbackLabels = ([instance] + stages.map(\.instance)).map {
-            CallbackRegistry.shared.label(plugin: $0.plugin.name, service: service)
+            CallbackRegistry.shared.label(of: $0.plugin, service: service)
         }
         self.group.join(self)
     }
@@ -739,7 +739,7 @@ final class ConnectionDriver: ChannelInboundHandler {
         let index = stages.count - 1
         handles.append(ConnectionHandles.acquire(self, position: index + 1))
         let service = logger[metadataKey: "service"].map { "\($0)" } ?? "none"
-        callbackLabels.append(CallbackRegistry.shared.label(plugin: shaper.instance.plugin.name, service: service))
+        callbackLabels.append(CallbackRegistry.shared.label(of: shaper.instance.plugin, service: service))
         callPlugin(.shaperConnOpen, at: index + 1) {
             stages[index].state = stages[index].callbacks.conn_open?(stages[index].instance.pointer, handles[index + 1])
         }

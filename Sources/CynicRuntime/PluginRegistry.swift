@@ -27,6 +27,8 @@ struct PluginRegistry {
     /// Earlier generations, watched without being kept alive: a C image is unloaded as soon as
     /// its last connection ends, and only then leaves this list (`forgetUnloaded`).
     private var retired: [WeakPlugin] = []
+    /// Generations that crashed a worker (`--isolate`): refused like any file that fails to load.
+    var quarantine = PluginQuarantine()
 
     /// The generation `file` provides now, if any.
     func plugin(providedBy file: String) -> Plugin? {
@@ -45,6 +47,7 @@ struct PluginRegistry {
     /// refused, whatever its version (the caller records the refusal with `refuse`, as it does
     /// those of files that did not load).
     mutating func addAtStart(_ plugin: Plugin) throws(PluginRefusal) {
+        if let refusal = quarantine.refusal(of: plugin) { throw refusal }
         if let existing = current[plugin.name] {
             throw PluginRefusal(file: plugin.file, reason: .duplicateName(plugin.name, firstFile: existing.file))
         }
@@ -57,6 +60,7 @@ struct PluginRegistry {
     /// What installing `plugin`, just loaded from its file, would mean. Decides nothing about
     /// services: a new generation is still checked against each service that would use it.
     func admission(of loaded: Plugin) -> Admission {
+        if let refusal = quarantine.refusal(of: loaded) { return .refused(refusal) }
         if let owner = current[loaded.name], owner.file != loaded.file {
             return .refused(PluginRefusal(file: loaded.file, reason: .duplicateName(loaded.name, firstFile: owner.file)))
         }

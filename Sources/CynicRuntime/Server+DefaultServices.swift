@@ -8,11 +8,17 @@ extension Server {
     /// Starts the service `plugin` brings, if it brings one now.
     func startDefaultService(of plugin: Plugin) async {
         guard let spec = source.defaultService(of: plugin, running: { services[$0] != nil }) else { return }
+        await startWhileServing(spec)
+    }
+
+    /// Starts a service outside any change of the list (a plugin that came brings it): one line
+    /// saying where it listens, or one saying why it cannot.
+    func startWhileServing(_ spec: ServiceSpec) async {
         do {
             let service = try await Service.start(spec, plugins: registry.current, group: group, logger: logger,
                                                   queuedBytes: queuedBytes, events: events, tls: tls, limits: limits)
             services.add(service)
-            logger.info("service \(spec.name): behaviour \(plugin.name), listening on \(service.boundAddress)")
+            logger.info("service \(spec.name): behaviour \(spec.behaviour), listening on \(service.boundAddress)")
         } catch {
             logger.error("\(error)")
         }

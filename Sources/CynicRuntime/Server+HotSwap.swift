@@ -98,6 +98,7 @@ extension Server {
             }
         }
         await startDefaultService(of: plugin)
+        await startHeldBackServices()
     }
 
     /// A removed file: its behaviour's services stop accepting until it comes back.

@@ -47,6 +47,8 @@ public actor Server {
     var services = ServiceList()
     /// Services turned off through the control API, with how each listened: it listens again so.
     var disabled: [String: ListenSettings?] = [:]
+    /// Services waiting for a new version of a plugin that crashed a worker (Server+Quarantine).
+    var heldBack: [ServiceSpec] = []
     /// Changes to the services (a reload, each control API call) run one at a time: the actor
     /// is re-entered at every await, and two changes interleaved could bind one name twice.
     private var changeInProgress = false
@@ -104,7 +106,7 @@ public actor Server {
         let configuration = try readConfiguration()
         logSink = configuration.logSink
         var started: [Service] = []
-        for spec in configuration.services {
+        for spec in holdingBackQuarantined(configuration.services) {
             do throws(ServiceError) {
                 let setup: ServiceSetup
                 do {

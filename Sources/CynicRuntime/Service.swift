@@ -176,7 +176,7 @@ public final class Service: Sendable {
             let values = try plugin.parameters.resolve(parameters, behaviour: plugin.name)
             // The plugin's create and configure run here, on the control thread: watched too.
             let slot = CallbackRegistry.shared.slotForCurrentThread()
-            slot.enter(RunningCall(label: CallbackRegistry.shared.label(plugin: plugin.name, service: spec.name),
+            slot.enter(RunningCall(label: CallbackRegistry.shared.label(of: plugin, service: spec.name),
                                    callback: .createAndConfigure))
             defer { slot.leave() }
             return try BehaviourInstance(plugin: plugin, values: values, host: PluginHostTables.shared.table(for: plugin))
@@ -423,6 +423,12 @@ public final class Service: Sendable {
                         install: { channel in try self.addConnectionHandlers(to: channel, setup: setup) }))
                 }
             }
+        // Under --isolate the socket outlives this process (ListenerHandOff).
+        if let socket = try ListenerHandOff.shared.socket(service: spec.name, address: address, listen: listen) {
+            let channel = try await bootstrap.withBoundSocket(socket).get()
+            ListenerHandOff.shared.settle(socket, listen: listen)
+            return channel
+        }
         let channel: any Channel
         switch address {
         case .tcp(let host, let port):

@@ -24,17 +24,21 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup(title: "Limits") var limits: LimitOptions
     @OptionGroup var events: EventsOptions
     @OptionGroup var logging: LoggingOptions
+    @OptionGroup var isolation: IsolateOptions
 
     func run() async throws {
         logging.bootstrap()
         let logger = Logger(label: "cynic")
         guard dumpConfig else {
+            let apiSettings = try api.settings(defaultAddress: APIOptions.defaultAddress)
+            if isolation.isolate { try await Supervise(api: apiSettings, logger: logger).run() }
             let source: Server.ServiceSource = configFile.map { .file($0) } ?? .pluginDefaults
             plugins.trust.warnIfUnsafe(logger)
-            try await Runner(directories: plugins.searchPath, shutdown: shutdown, logger: logger, queuedBytes: limits.makeBudget(), limits: limits,
-                             trust: plugins.trust.trust, api: try api.settings(defaultAddress: APIOptions.defaultAddress),
-                             eventsFile: events.file, caFolder: ca.resolvedFolder)
-                .run(source, logSink: sink.setting)
+            var runner = Runner(directories: plugins.searchPath, shutdown: shutdown, logger: logger, queuedBytes: limits.makeBudget(),
+                                limits: limits, trust: plugins.trust.trust, api: apiSettings, eventsFile: events.file,
+                                caFolder: ca.resolvedFolder)
+            runner.worker = try isolation.joinSupervisor()
+            try await runner.run(source, logSink: sink.setting)
             return
         }
         let catalog = try plugins.loadCatalog(logger: logger)

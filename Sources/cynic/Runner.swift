@@ -1,6 +1,7 @@
 import ArgumentParser
 import CynicConfig
 import CynicControl
+import CynicIsolation
 import CynicLogSink
 import CynicPlugins
 import CynicRuntime
@@ -32,6 +33,8 @@ struct Runner {
     var eventsFile: String?
     /// The local CA's folder (`--ca-dir`); nil: the default.
     var caFolder: String?
+    /// The supervisor this process works for, under `--isolate`.
+    var worker: WorkerLink?
 
     /// How long after the drain bound stopping may still take before cynic exits anyway: closing
     /// what is left takes milliseconds, unless an event loop is wedged in plugin code.
@@ -75,6 +78,7 @@ struct Runner {
                             events: events, metrics: metrics, tls: tls, limits: limits.serviceLimits)
         var sink: LogSink?
         defer { copies.removeAll() }
+        if let worker { await server.quarantine(worker.start.quarantine) }
         do {
             var configuration = try await server.start()
             if let override { configuration.logSink = override }
@@ -82,6 +86,7 @@ struct Runner {
             if configuration.services.isEmpty, case .file(let file) = source {
                 throw CynicError("\(file) has no services")
             }
+            if let worker { await restoreServices(of: server, for: worker) }
         } catch {
             await server.stop()
             try? await sink?.stop()
@@ -112,6 +117,7 @@ struct Runner {
             try? await control.shutdownGracefully()
             throw failure("\(error)")
         }
+        let reporting = worker.map { startReporting(server: server, to: $0) }
         for await event in signals.events {
             if event == .reload {
                 await server.reloadConfiguration()
@@ -123,6 +129,7 @@ struct Runner {
         // deadline whatever the event loops are doing.
         forcedExit.arm(after: shutdown.drain + Self.forcedExitGrace)
         logger.info("stopping: no new connections; open ones have \(shutdown.drainSeconds) s to end (a second SIGTERM or SIGINT exits at once)")
+        reporting?.cancel()
         let services = await server.runningServices
         await server.stop()
         await status?.stop()
@@ -154,11 +161,14 @@ struct Runner {
     /// The control API, when asked for. One asked for with --api that cannot listen stops cynic;
     /// the default one (port 8474, toxiproxy's) only warns: cynic serves without it.
     private func startControlAPI(server: Server, group: any EventLoopGroup) async throws -> ControlAPI? {
-        guard let api else { return nil }
+        // A worker serves it where the supervisor relays its own address (--isolate).
+        guard let api = worker == nil ? api : worker?.controlAPI(api) else { return nil }
         do {
             let controlAPI = try await ControlAPI.start(server: server, address: api.address, token: api.token, group: group,
                                                         logger: logger, maxBodyBytes: limits.maxAPIBodyBytes.bytes)
-            if case .unix = api.address {
+            if worker != nil {
+                logger.debug("control API for the supervisor on \(controlAPI.boundAddress)")
+            } else if case .unix = api.address {
                 print("control API listening on \(controlAPI.boundAddress)")
             } else {
                 print("control API listening on http://\(controlAPI.boundAddress)")

@@ -49,6 +49,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup(title: "Limits") var limits: LimitOptions
     @OptionGroup var events: EventsOptions
     @OptionGroup var logging: LoggingOptions
+    @OptionGroup var isolation: IsolateOptions
 
     func validate() throws {
         if behaviour == nil, api.address == nil {
@@ -65,9 +66,11 @@ struct ServeCommand: AsyncParsableCommand {
         logging.bootstrap()
         let logger = Logger(label: "cynic")
         let apiSettings = try api.settings(defaultAddress: nil)
+        if isolation.isolate { try await Supervise(api: apiSettings, logger: logger).run() }
         plugins.trust.warnIfUnsafe(logger)
-        let runner = Runner(directories: plugins.searchPath, shutdown: shutdown, logger: logger, queuedBytes: limits.makeBudget(), limits: limits,
+        var runner = Runner(directories: plugins.searchPath, shutdown: shutdown, logger: logger, queuedBytes: limits.makeBudget(), limits: limits,
                             trust: plugins.trust.trust, api: apiSettings, eventsFile: events.file, caFolder: ca.resolvedFolder)
+        runner.worker = try isolation.joinSupervisor()
         let logSink: Configuration.LogSinkSetting = logSinkPath.map { .path($0) } ?? .disabled
         guard let behaviour else {
             try await runner.run(.fixed([]), logSink: logSink)
