@@ -26,8 +26,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Listen on this Unix socket instead of TCP.", valueName: "PATH"))
     var unix: String?
 
-    @Option(name: .customLong("param"), help: ArgumentHelp("A parameter of the behaviour; repeatable.", valueName: "NAME=VALUE"))
-    var parameters: [String] = []
+    @Option(name: .customLong("param"), help: ParameterAssignment.help("A parameter of the behaviour; repeatable."))
+    var parameters: [ParameterAssignment] = []
 
     @Option(name: .customLong("shape"), help: ArgumentHelp(
         "A shaper for every connection, in order; repeatable. `probability=P` (0 to 1) applies it to that share of connections; "
@@ -56,9 +56,6 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if let port, !(0...65535).contains(port) { throw ValidationError("--port \(port): expected 0-65535") }
         if unix != nil, port != nil { throw ValidationError("give either --port or --unix, not both") }
-        for parameter in parameters where !parameter.contains("=") {
-            throw ValidationError("--param \(parameter): expected NAME=VALUE")
-        }
     }
 
     func run() async throws {
@@ -88,12 +85,6 @@ struct ServeCommand: AsyncParsableCommand {
             }
             address = .tcp(host: host, port: Int(defaultPort))
         }
-        var inputs: [String: ParameterInput] = [:]
-        for parameter in parameters {
-            let split = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let name = String(split[0])
-            inputs[name] = ParameterInput(String(split[1]), origin: "--param \(name)")
-        }
         var shaperSpecs: [ShaperSpec] = []
         for shaper in shapers {
             do {
@@ -102,7 +93,7 @@ struct ServeCommand: AsyncParsableCommand {
                 throw failure("\(error)")
             }
         }
-        let spec = ServiceSpec(name: behaviour, behaviour: behaviour, address: address, parameters: inputs,
+        let spec = ServiceSpec(name: behaviour, behaviour: behaviour, address: address, parameters: ParameterAssignment.inputs(parameters),
                                shapers: shaperSpecs, seed: seed, tls: tls.spec, origin: "cynic serve")
         try await runner.run(.fixed([spec]), logSink: logSink)
     }
