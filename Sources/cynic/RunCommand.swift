@@ -23,6 +23,7 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var shutdown: ShutdownOptions
     @OptionGroup var sendQueue: SendQueueOptions
     @OptionGroup var events: EventsOptions
+    @OptionGroup var output: OutputOptions
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
@@ -33,7 +34,7 @@ struct RunCommand: AsyncParsableCommand {
             plugins.trust.warnIfUnsafe(logger)
             try await Runner(directories: plugins.searchPath, shutdown: shutdown, logger: logger, queuedBytes: sendQueue.makeBudget(),
                              trust: plugins.trust.trust, api: try api.settings(defaultAddress: APIOptions.defaultAddress),
-                             eventsFile: events.file, caFolder: ca.resolvedFolder)
+                             eventsFile: events.file, caFolder: ca.resolvedFolder, json: output.json)
                 .run(source, logSink: sink.setting)
             return
         }

@@ -30,6 +30,8 @@ struct Runner {
     var eventsFile: String?
     /// The local CA's folder (`--ca-dir`); nil: the default.
     var caFolder: String?
+    /// Standard output for scripts (`--json`): see `StartReport`.
+    var json = false
 
     /// How long after the drain bound stopping may still take before cynic exits anyway: closing
     /// what is left takes milliseconds, unless an event loop is wedged in plugin code.
@@ -71,12 +73,13 @@ struct Runner {
         let server = Server(directories: directories, source: source, group: group, controlLoop: control.next(),
                             logger: logger, copies: copies, trust: trust, queuedBytes: queuedBytes,
                             events: events, metrics: metrics, tls: tls)
+        let report = StartReport(json: json)
         var sink: LogSink?
         defer { copies.removeAll() }
         do {
             var configuration = try await server.start()
             if let override { configuration.logSink = override }
-            sink = try await startLogSink(configuration.logSink, group: group)
+            sink = try await startLogSink(configuration.logSink, group: group, report: report)
             if configuration.services.isEmpty, case .file(let file) = source {
                 throw CynicError("\(file) has no services")
             }
@@ -88,20 +91,18 @@ struct Runner {
             throw failure("\(error)")
         }
         for service in await server.runningServices {
-            // The address last: scripts read the port at the end of the line.
-            let over = service.spec.tls.map { " over TLS (\($0.certificateFile ?? "profile " + $0.profile))" } ?? ""
-            print("service \(service.spec.name): behaviour \(service.spec.behaviour)\(over), listening on \(service.boundAddress)")
+            report.service(service.spec, boundTo: service.boundAddress)
         }
         // What a test trusts for the TLS services, those of now and those the API creates later.
         do {
-            print("local CA certificate: \(try tls.contexts().ca.certificatePath)")
+            report.caCertificate(try tls.contexts().ca.certificatePath)
         } catch {
             logger.warning("no local CA, so no TLS service can start: \(error)")
         }
         let status = await startStatusEndpoint(server: server, group: group)
         let controlAPI: ControlAPI?
         do {
-            controlAPI = try await startControlAPI(server: server, group: group)
+            controlAPI = try await startControlAPI(server: server, group: group, report: report)
         } catch {
             await server.stop()
             await status?.stop()
@@ -110,6 +111,7 @@ struct Runner {
             try? await control.shutdownGracefully()
             throw failure("\(error)")
         }
+        report.finish()
         for await event in signals.events {
             if event == .reload {
                 await server.reloadConfiguration()
@@ -151,15 +153,15 @@ struct Runner {
 
     /// The control API, when asked for. One asked for with --api that cannot listen stops cynic;
     /// the default one (port 8474, toxiproxy's) only warns: cynic serves without it.
-    private func startControlAPI(server: Server, group: any EventLoopGroup) async throws -> ControlAPI? {
+    private func startControlAPI(server: Server, group: any EventLoopGroup, report: StartReport) async throws -> ControlAPI? {
         guard let api else { return nil }
         do {
             let controlAPI = try await ControlAPI.start(server: server, address: api.address, token: api.token, group: group,
                                                         logger: logger)
             if case .unix = api.address {
-                print("control API listening on \(controlAPI.boundAddress)")
+                report.controlAPI(listeningOn: "\(controlAPI.boundAddress)")
             } else {
-                print("control API listening on http://\(controlAPI.boundAddress)")
+                report.controlAPI(listeningOn: "http://\(controlAPI.boundAddress)")
             }
             if api.token != nil { logger.info("the control API requires its token (Authorization: Bearer TOKEN)") }
             return controlAPI
@@ -184,18 +186,20 @@ struct Runner {
         }
     }
 
-    private func startLogSink(_ setting: Configuration.LogSinkSetting, group: any EventLoopGroup) async throws -> LogSink? {
+    private func startLogSink(_ setting: Configuration.LogSinkSetting, group: any EventLoopGroup,
+                              report: StartReport) async throws -> LogSink? {
         let path: String
         switch setting {
         case .disabled: return nil
         case .path(let given): path = given
         case .defaultPath: path = try LogSink.defaultSocketPath()
         }
+        let json = self.json
         let sink = LogSink(path: path, logger: Logger(label: "cynic.log-sink")) { record in
-            print(record.consoleLine)
+            StartReport.printLogRecord(record.consoleLine, json: json)
         }
         try await sink.start(on: group)
-        print("log sink listening on unix:\(path)")
+        report.logSink(listeningOn: path)
         return sink
     }
 }

@@ -9,7 +9,7 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run one service alone: the line a test suite puts in its setup.",
         discussion: """
-            Example: cynic serve http-slow --port 0 --param interval_ms=100 (port 0: the kernel picks one; the line printed says which).
+            Example: cynic serve http-slow --port 0 --param interval_ms=100 (port 0: the kernel picks one; the line printed says which; with --json, one JSON line for a fixture).
             Over TLS: cynic serve http-json --port 8443 --tls expired, and the client trusts "$(cynic tls ca)".
             With --api and no behaviour, cynic serves the control API alone and the test creates its services through it:             cynic serve --api 127.0.0.1:0.
             """)
@@ -48,6 +48,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var shutdown: ShutdownOptions
     @OptionGroup var sendQueue: SendQueueOptions
     @OptionGroup var events: EventsOptions
+    @OptionGroup var output: OutputOptions
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -64,7 +65,8 @@ struct ServeCommand: AsyncParsableCommand {
         let apiSettings = try api.settings(defaultAddress: nil)
         plugins.trust.warnIfUnsafe(logger)
         let runner = Runner(directories: plugins.searchPath, shutdown: shutdown, logger: logger, queuedBytes: sendQueue.makeBudget(),
-                            trust: plugins.trust.trust, api: apiSettings, eventsFile: events.file, caFolder: ca.resolvedFolder)
+                            trust: plugins.trust.trust, api: apiSettings, eventsFile: events.file, caFolder: ca.resolvedFolder,
+                            json: output.json)
         let logSink: Configuration.LogSinkSetting = logSinkPath.map { .path($0) } ?? .disabled
         guard let behaviour else {
             try await runner.run(.fixed([]), logSink: logSink)
