@@ -16,7 +16,8 @@ struct PluginRoutes: Sendable {
     }
 }
 
-struct PluginsJSON: Encodable {
+/// The plugins as `GET /plugins` answers them, and `cynic plugins --json` prints them.
+public struct PluginsJSON: Encodable {
     struct Parameter: Encodable {
         let name: String
         let type: String
@@ -74,23 +75,50 @@ struct PluginsJSON: Encodable {
         let reason: String
     }
 
+    /// The cynic that would load the plugins, in a listing made before any serves them.
+    struct Loader: Encodable {
+        let version: String
+        let abi: UInt32
+    }
+
     let plugins: [PluginJSON]
     let refused: [Refusal]
+    /// Only in a listing of a catalog (`cynic plugins --json`); the API's `GET /` has its version.
+    let cynic: Loader?
 
     init(_ listing: PluginListing) {
-        plugins = listing.plugins.map { entry in
-            let plugin = entry.plugin
-            return PluginJSON(name: plugin.name, kind: plugin.isShaper ? "shaper" : "behaviour", summary: plugin.summary,
-                              file: plugin.file, version: entry.generations.first?.version ?? "",
-                              defaultPort: plugin.defaultPort.map(Int.init),
-                              parameters: plugin.parameters.map { parameter in
-                                  Parameter(name: parameter.name, type: "\(parameter.type)",
-                                            default: parameter.defaultText, description: parameter.doc)
-                              },
-                              generations: entry.generations.map {
-                                  Generation(version: $0.version, file: $0.file, connections: $0.connections, current: $0.current)
-                              })
+        self.init(listing.plugins.map { entry in
+            (entry.plugin, entry.generations.map {
+                Generation(version: $0.version, file: $0.file, connections: $0.connections, current: $0.current)
+            })
+        }, refused: listing.refused, loader: nil)
+    }
+
+    /// The plugins a catalog loaded, before any cynic serves them, and the cynic that loaded them:
+    /// each plugin's only generation is the file a cynic starting now would load, with no connection.
+    public init(catalog: PluginCatalog) {
+        self.init(catalog.sortedPlugins.map { plugin in
+            (plugin, [Generation(version: plugin.versionLabel, file: plugin.file, connections: 0, current: true)])
+        }, refused: catalog.refusals, loader: Loader(version: CynicVersion.current, abi: CynicVersion.pluginABI))
+    }
+
+    private init(_ entries: [(plugin: Plugin, generations: [Generation])], refused: [PluginRefusal], loader: Loader?) {
+        plugins = entries.map { plugin, generations in
+            PluginJSON(name: plugin.name, kind: plugin.isShaper ? "shaper" : "behaviour", summary: plugin.summary,
+                       file: plugin.file, version: generations.first?.version ?? "",
+                       defaultPort: plugin.defaultPort.map(Int.init),
+                       parameters: plugin.parameters.map { parameter in
+                           Parameter(name: parameter.name, type: "\(parameter.type)",
+                                     default: parameter.defaultText, description: parameter.doc)
+                       },
+                       generations: generations)
         }
-        refused = listing.refused.map { Refusal(file: $0.file, reason: $0.reason.description) }
+        self.refused = refused.map { Refusal(file: $0.file, reason: $0.reason.description) }
+        cynic = loader
+    }
+
+    /// This listing as the API writes it: one line, keys sorted.
+    public var json: String {
+        String(decoding: JSONResponse.encode(self), as: UTF8.self)
     }
 }

@@ -126,5 +126,5 @@ private struct WeakPlugin {
 }
 
 extension Plugin {
-    var versionLabel: String { version.map { String($0.prefix(12)) } ?? "unversioned" }
+    public var versionLabel: String { version.map { String($0.prefix(12)) } ?? "unversioned" }
 }

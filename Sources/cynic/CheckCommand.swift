@@ -26,8 +26,8 @@ struct CheckCommand: AsyncParsableCommand {
     @Argument(help: ArgumentHelp("The plugin file.", valueName: "FILE.so"))
     var file: String
 
-    @Option(name: .customLong("param"), help: ArgumentHelp("A parameter of the behaviour; repeatable.", valueName: "NAME=VALUE"))
-    var parameters: [String] = []
+    @Option(name: .customLong("param"), help: ParameterAssignment.help("A parameter of the behaviour; repeatable."))
+    var parameters: [ParameterAssignment] = []
 
     @Option(help: "How long the client waits for the connection to end.")
     var seconds: Double = 5
@@ -37,9 +37,6 @@ struct CheckCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard seconds > 0, seconds <= 86_400 else { throw ValidationError("--seconds \(seconds): expected more than 0 (and at most 86400)") }
-        for parameter in parameters where !parameter.contains("=") {
-            throw ValidationError("--param \(parameter): expected NAME=VALUE")
-        }
     }
 
     func run() async throws {
@@ -68,13 +65,8 @@ struct CheckCommand: AsyncParsableCommand {
             return
         }
 
-        var inputs: [String: ParameterInput] = [:]
-        for parameter in parameters {
-            let split = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            inputs[String(split[0])] = ParameterInput(String(split[1]), origin: "--param \(split[0])")
-        }
         let spec = ServiceSpec(name: plugin.name, behaviour: plugin.name, address: .tcp(host: "127.0.0.1", port: 0),
-                               parameters: inputs, origin: "cynic check")
+                               parameters: ParameterAssignment.inputs(parameters), origin: "cynic check")
         let setup: ServiceSetup
         do {
             setup = try Service.makeSetup(spec, plugins: [plugin.name: plugin])
@@ -93,7 +85,7 @@ struct CheckCommand: AsyncParsableCommand {
             throw failure("\(error)")
         }
         guard case .tcp(_, let port) = service.boundAddress else { preconditionFailure("a TCP service") }
-        let given = parameters.isEmpty ? "" : " with " + parameters.joined(separator: " ")
+        let given = parameters.isEmpty ? "" : " with " + parameters.map(\.description).joined(separator: " ")
         let client = plugin.speaksHTTP1 ? "an HTTP client (GET /)" : "a raw client"
         print("running \(plugin.name) once on 127.0.0.1:\(port)\(given), \(client), for at most \(Timeline.seconds(seconds)) s:")
 

@@ -116,24 +116,6 @@ extension ControlEndpoint: ExpressibleByArgument {
     }
 }
 
-/// `NAME=VALUE` of `--param`.
-struct ParameterAssignment: ExpressibleByArgument {
-    let name: String
-    let value: String
-
-    init?(argument: String) {
-        let split = argument.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-        guard split.count == 2, !split[0].isEmpty else { return nil }
-        name = String(split[0])
-        value = String(split[1])
-    }
-
-    /// The parameters as the API takes them; a repeated name keeps its last value.
-    static func parameters(_ assignments: [ParameterAssignment]) -> [String: String] {
-        assignments.reduce(into: [:]) { $0[$1.name] = $1.value }
-    }
-}
-
 /// Reads `--shape`'s `NAME[:key=value,...]` as `cynic serve` does; its error says what is wrong.
 func parseShaper(_ text: String) throws -> ShaperSpec {
     do {

@@ -57,7 +57,7 @@ struct CtlCreateCommand: AsyncParsableCommand {
         + "the kernel pick one. Default 127.0.0.1:0.", valueName: "ADDR"))
     var listen: String?
 
-    @Option(name: .customLong("param"), help: ArgumentHelp("A parameter of the behaviour; repeatable.", valueName: "NAME=VALUE"))
+    @Option(name: .customLong("param"), help: ParameterAssignment.help("A parameter of the behaviour; repeatable."))
     var parameters: [ParameterAssignment] = []
 
     @Option(name: .customLong("shape"), help: ArgumentHelp("A shaper for its connections, in order; repeatable. " + shaperSpecHelp,
@@ -106,8 +106,8 @@ struct CtlSetCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("A new behaviour (see `cynic ctl plugins`).", valueName: "BEHAVIOUR"))
     var behaviour: String?
 
-    @Option(name: .customLong("param"), help: ArgumentHelp(
-        "A parameter; repeatable. Replaces every parameter: those not given go back to their defaults.", valueName: "NAME=VALUE"))
+    @Option(name: .customLong("param"), help: ParameterAssignment.help(
+        "A parameter; repeatable. Replaces every parameter: those not given go back to their defaults."))
     var parameters: [ParameterAssignment] = []
 
     @Flag(name: .customLong("clear-params"), help: "Remove every parameter: the behaviour's defaults apply.")

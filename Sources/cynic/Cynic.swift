@@ -1,4 +1,5 @@
 import ArgumentParser
+import CynicRuntime
 
 @main
 struct Cynic: AsyncParsableCommand {
@@ -12,6 +13,7 @@ struct Cynic: AsyncParsableCommand {
             folder of CYNIC_PLUGIN_PATH, each --plugin-dir. Plugin folders are watched: a new \
             or changed .so is loaded while cynic serves.
             """,
+        version: CynicVersion.line,
         subcommands: [RunCommand.self, ServeCommand.self, PluginsCommand.self, CheckCommand.self, NewPluginCommand.self, CtlCommand.self, TLSCommand.self],
         defaultSubcommand: RunCommand.self)
 }

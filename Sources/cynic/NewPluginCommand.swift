@@ -8,8 +8,12 @@ struct NewPluginCommand: ParsableCommand {
         discussion: """
             The plugin is a small but real behaviour: it greets every connection (its `greeting` \
             parameter) and closes, or with --http answers every request with 200. It builds as \
-            written; the commands printed at the end build it, check it and serve it. Existing \
-            files are never overwritten. Example: cynic new-plugin slow-hello --lang c
+            written; the commands printed at the end build it, check it and serve it. A C plugin \
+            builds against <cynic/plugin.h> through `pkg-config --cflags cynic-plugin`, else the \
+            header beside this cynic (PREFIX/include), else its checkout's; a Swift one against \
+            the CynicPluginKit installed with cynic (PREFIX/share/cynic/plugin-kit), else the \
+            checkout, or CYNIC_PLUGIN_KIT. Existing files are never overwritten. \
+            Example: cynic new-plugin slow-hello --lang c
             """)
 
     enum Language: String, ExpressibleByArgument, CaseIterable {
@@ -39,15 +43,15 @@ struct NewPluginCommand: ParsableCommand {
     }
 
     func run() throws {
-        let sources: CynicSources
+        let inputs = PluginBuildInputs.forThisCynic()
+        let template: PluginTemplate
         do {
-            sources = try CynicSources.locate()
+            template = lang == .c ? PluginTemplate.c(name: name, http: http, header: try inputs.header())
+                                  : PluginTemplate.swift(name: name, http: http, kit: try inputs.kit())
         } catch {
             throw failure("\(error)")
         }
         let folder = dir ?? name
-        let template = lang == .c ? PluginTemplate.c(name: name, http: http, include: sources.include)
-                                  : PluginTemplate.swift(name: name, http: http, repository: sources.repository)
         // Every file is checked before any is written: a refusal leaves nothing half-made.
         for file in template.files where FileManager.default.fileExists(atPath: joined(folder, file.path)) {
             throw failure("\(joined(folder, file.path)) already exists: not overwriting it (remove it, or give another --dir)")
@@ -70,34 +74,11 @@ struct NewPluginCommand: ParsableCommand {
         for file in template.files {
             print("wrote \(joined(folder, file.path))")
         }
+        print(template.buildsAgainst)
         print("next:")
         for command in template.commands(folder) {
             print("  \(command)")
         }
-    }
-}
-
-/// Where this cynic's own sources are, which a new plugin builds against: the plugin header
-/// (`include/`) for a C plugin, the package with CynicPluginKit for a Swift one.
-///
-/// Today that is the repository cynic was built from, found from this file's path at build time.
-/// An installed cynic would find them another way: this is the one place to change.
-struct CynicSources {
-    let repository: String
-    var include: String { repository + "/include" }
-
-    static func locate() throws(CynicError) -> CynicSources {
-        // #filePath is <repository>/Sources/cynic/NewPluginCommand.swift.
-        var repository = #filePath
-        for _ in 0..<3 {
-            guard let slash = repository.lastIndex(of: "/") else { break }
-            repository = String(repository[..<slash])
-        }
-        let header = repository + "/include/cynic/plugin.h"
-        guard FileManager.default.isReadableFile(atPath: header) else {
-            throw CynicError("cannot find cynic's plugin header: \(header) is gone (cynic looks in the folder it was built from)")
-        }
-        return CynicSources(repository: repository)
     }
 }
 
@@ -111,23 +92,48 @@ struct PluginTemplate {
     }
 
     let files: [File]
+    /// What it builds against, and where that came from: the line printed before the commands.
+    let buildsAgainst: String
     /// The commands, given the plugin's folder as the user wrote it.
     let commands: (String) -> [String]
 
     /// `NAME.c` and `build.sh`, compiled against cynic's header alone.
-    static func c(name: String, http: Bool, include: String) -> PluginTemplate {
-        let build = cBuildLine(name: name, include: include)
-        let script = """
-            #!/bin/sh
-            # Builds \(name).so against cynic's plugin header alone.
-            set -e
-            cd "$(dirname "$0")"
-            \(build)
+    static func c(name: String, http: Bool, header: PluginHeader) -> PluginTemplate {
+        let script: String
+        let buildsAgainst: String
+        switch header {
+        case .pkgConfig(let includeFolder):
+            buildsAgainst = "builds against <cynic/plugin.h> through pkg-config's cynic-plugin (\(includeFolder))"
+            // The flags in a variable first: under `set -e` a pkg-config that knows no cynic-plugin
+            // stops the script with its own message, instead of cc failing on the #include.
+            script = """
+                #!/bin/sh
+                # Builds \(name).so against cynic's plugin header alone, which pkg-config finds:
+                # cynic-plugin.pc comes with cynic (scripts/install.sh PREFIX); for a PREFIX that
+                # pkg-config does not search, set PKG_CONFIG_PATH=PREFIX/lib/pkgconfig.
+                set -e
+                cd "$(dirname "$0")"
+                cflags="$(pkg-config --cflags cynic-plugin)"
+                \(cBuildLine(name: name, includeFlags: "$cflags"))
 
-            """
+                """
+        case .folder(let folder, let origin):
+            buildsAgainst = "builds against <cynic/plugin.h> in \(folder) (\(origin); pkg-config knows no cynic-plugin)"
+            script = """
+                #!/bin/sh
+                # Builds \(name).so against cynic's plugin header alone, in \(folder)
+                # (\(origin)). Where cynic is installed with its cynic-plugin.pc,
+                # $(pkg-config --cflags cynic-plugin) gives the flags instead of this -I.
+                set -e
+                cd "$(dirname "$0")"
+                \(cBuildLine(name: name, includeFlags: "-I " + shellQuoted(folder)))
+
+                """
+        }
         return PluginTemplate(
             files: [File(path: "\(name).c", text: http ? cHTTPSource(name: name) : cRawSource(name: name)),
                     File(path: "build.sh", text: script, executable: true)],
+            buildsAgainst: buildsAgainst,
             commands: { folder in
                 ["sh \(shellQuoted(joined(folder, "build.sh")))",
                  "cynic check \(shellQuoted(joined(folder, "\(name).so")))",
@@ -136,24 +142,30 @@ struct PluginTemplate {
     }
 
     /// The line a C plugin is built with: warnings are errors, the header is the only input.
-    static func cBuildLine(name: String, include: String) -> String {
-        "cc -shared -fPIC -Wall -Werror -I \(shellQuoted(include)) -o \(name).so \(name).c"
+    static func cBuildLine(name: String, includeFlags: String) -> String {
+        "cc -shared -fPIC -Wall -Werror \(includeFlags) -o \(name).so \(name).c"
     }
 
     /// A package with one dynamic library product, depending on cynic's CynicPluginKit.
-    static func swift(name: String, http: Bool, repository: String) -> PluginTemplate {
+    static func swift(name: String, http: Bool, kit: PluginKit) -> PluginTemplate {
         let target = swiftTargetName(name)
         // A path dependency is known by its folder's name unless it is given one: `name:` makes
-        // `package: "cynic"` right whatever the repository's folder is called.
+        // `package: "cynic"` right whatever the kit's folder is called.
         let manifest = """
             // swift-tools-version:6.0
             import PackageDescription
+
+            // CynicPluginKit, the Swift side of cynic's plugin ABI, is the package in
+            // \(kit.folder) (\(kit.origin)).
+            // To build against another copy (another install's PREFIX/share/cynic/plugin-kit, or a
+            // checkout of cynic), set CYNIC_PLUGIN_KIT to its folder, or change the path below.
+            let kit = Context.environment["CYNIC_PLUGIN_KIT"] ?? \(swiftQuoted(kit.folder))
 
             let package = Package(
                 name: "\(name)",
                 platforms: [.macOS(.v13)],
                 products: [.library(name: "\(name)", type: .dynamic, targets: ["\(target)"])],
-                dependencies: [.package(name: "cynic", path: \(swiftQuoted(repository)))],
+                dependencies: [.package(name: "cynic", path: kit)],
                 targets: [.target(name: "\(target)", dependencies: [.product(name: "CynicPluginKit", package: "cynic")])]
             )
 
@@ -163,6 +175,8 @@ struct PluginTemplate {
                     File(path: "Sources/\(target)/\(target).swift",
                          text: http ? swiftHTTPSource(name: name) : swiftRawSource(name: name)),
                     File(path: ".gitignore", text: ".build/\n")],
+            buildsAgainst: "builds against CynicPluginKit in \(kit.folder) (\(kit.origin)); "
+                + "CYNIC_PLUGIN_KIT=DIR builds against another copy",
             commands: { folder in
                 ["swift build --package-path \(shellQuoted(folder))",
                  "cynic check \(shellQuoted(joined(folder, ".build/debug/lib\(name).so")))",
@@ -381,9 +395,9 @@ extension PluginTemplate {
         // \#(name) — a cynic behaviour: \#(summary)
         //
         // Built on CynicPluginKit, which fills cynic's C descriptor: no Swift type crosses into
-        // cynic. include/cynic/plugin.h, in cynic's sources, documents every call (which thread
-        // makes it, who owns what); its README's "Writing a plugin" and the shipped plugins in
-        // plugins/ show more. From this folder:
+        // cynic. <cynic/plugin.h>, in the kit's include/ folder (see Package.swift), documents
+        // every call (which thread makes it, who owns what); cynic's README ("Writing a plugin")
+        // and docs/plugins.md show more. From this folder:
         //
         //     swift build
         //     cynic check .build/debug/lib\#(name).so --param greeting=Hi

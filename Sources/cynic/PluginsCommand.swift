@@ -1,14 +1,25 @@
 import ArgumentParser
-import Foundation
+import CynicControl
 import CynicPlugins
+import CynicRuntime
+import Foundation
 import Logging
 
 struct PluginsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plugins",
-        abstract: "List the behaviours found, with their parameters, and every plugin file refused.")
+        abstract: "List the behaviours found, with their parameters, and every plugin file refused.",
+        discussion: """
+            Starts with this cynic's version and plugin ABI; ends with what each cynic running for \
+            this user serves. --json prints the plugins found and refused as the control API's \
+            GET /plugins answers them, with the version and ABI under "cynic" (a running cynic's \
+            generations: GET /plugins of its control API, or `cynic ctl plugins --json`).
+            """)
 
     @OptionGroup var plugins: PluginOptions
+
+    @Flag(help: "Print one JSON object, for scripts: the plugins found and refused, this cynic's version and ABI.")
+    var json = false
 
     func run() throws {
         let catalog: PluginCatalog
@@ -17,6 +28,12 @@ struct PluginsCommand: ParsableCommand {
         } catch {
             throw failure("\(error)")
         }
+        if json {
+            print(PluginsJSON(catalog: catalog).json)
+            return
+        }
+        print(CynicVersion.line)
+        print("")
         for plugin in catalog.sortedPlugins {
             let origin = plugins.searchPath.first { plugin.file.hasPrefix($0.path + "/") }?.origin
             for line in plugin.descriptionLines(origin: origin) { print(line) }

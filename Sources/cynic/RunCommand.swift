@@ -23,6 +23,7 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var shutdown: ShutdownOptions
     @OptionGroup(title: "Limits") var limits: LimitOptions
     @OptionGroup var events: EventsOptions
+    @OptionGroup var output: OutputOptions
     @OptionGroup var logging: LoggingOptions
     @OptionGroup var isolation: IsolateOptions
 
@@ -31,12 +32,12 @@ struct RunCommand: AsyncParsableCommand {
         let logger = Logger(label: "cynic")
         guard dumpConfig else {
             let apiSettings = try api.settings(defaultAddress: APIOptions.defaultAddress)
-            if isolation.isolate { try await Supervise(api: apiSettings, logger: logger).run() }
+            if isolation.isolate { try await Supervise(api: apiSettings, logger: logger, json: output.json).run() }
             let source: Server.ServiceSource = configFile.map { .file($0) } ?? .pluginDefaults
             plugins.trust.warnIfUnsafe(logger)
             var runner = Runner(directories: plugins.searchPath, shutdown: shutdown, logger: logger, queuedBytes: limits.makeBudget(),
                                 limits: limits, trust: plugins.trust.trust, api: apiSettings, eventsFile: events.file,
-                                caFolder: ca.resolvedFolder)
+                                caFolder: ca.resolvedFolder, json: output.json)
             runner.worker = try isolation.joinSupervisor()
             try await runner.run(source, logSink: sink.setting)
             return

@@ -35,6 +35,8 @@ struct Runner {
     var caFolder: String?
     /// The supervisor this process works for, under `--isolate`.
     var worker: WorkerLink?
+    /// Standard output for scripts (`--json`): see `StartReport`.
+    var json = false
 
     /// How long after the drain bound stopping may still take before cynic exits anyway: closing
     /// what is left takes milliseconds, unless an event loop is wedged in plugin code.
@@ -76,13 +78,15 @@ struct Runner {
         let server = Server(directories: directories, source: source, group: group, controlLoop: control.next(),
                             logger: logger, copies: copies, trust: trust, queuedBytes: queuedBytes,
                             events: events, metrics: metrics, tls: tls, limits: limits.serviceLimits)
+        // Under --isolate the supervisor is the process to signal, and the one that stays.
+        let report = StartReport(json: json, pid: worker == nil ? getpid() : getppid())
         var sink: LogSink?
         defer { copies.removeAll() }
         if let worker { await server.quarantine(worker.start.quarantine) }
         do {
             var configuration = try await server.start()
             if let override { configuration.logSink = override }
-            sink = try await startLogSink(configuration.logSink, group: group)
+            sink = try await startLogSink(configuration.logSink, group: group, report: report)
             if configuration.services.isEmpty, case .file(let file) = source {
                 throw CynicError("\(file) has no services")
             }
@@ -95,20 +99,18 @@ struct Runner {
             throw failure("\(error)")
         }
         for service in await server.runningServices {
-            // The address last: scripts read the port at the end of the line.
-            let over = service.spec.tls.map { " over TLS (\($0.certificateFile ?? "profile " + $0.profile))" } ?? ""
-            print("service \(service.spec.name): behaviour \(service.spec.behaviour)\(over), listening on \(service.boundAddress)")
+            report.service(service.spec, boundTo: service.boundAddress)
         }
         // What a test trusts for the TLS services, those of now and those the API creates later.
         do {
-            print("local CA certificate: \(try tls.contexts().ca.certificatePath)")
+            report.caCertificate(try tls.contexts().ca.certificatePath)
         } catch {
             logger.warning("no local CA, so no TLS service can start: \(error)")
         }
         let status = await startStatusEndpoint(server: server, group: group)
         let controlAPI: ControlAPI?
         do {
-            controlAPI = try await startControlAPI(server: server, group: group)
+            controlAPI = try await startControlAPI(server: server, group: group, report: report)
         } catch {
             await server.stop()
             await status?.stop()
@@ -118,6 +120,7 @@ struct Runner {
             throw failure("\(error)")
         }
         let reporting = worker.map { startReporting(server: server, to: $0) }
+        report.finish()
         for await event in signals.events {
             if event == .reload {
                 await server.reloadConfiguration()
@@ -160,18 +163,20 @@ struct Runner {
 
     /// The control API, when asked for. One asked for with --api that cannot listen stops cynic;
     /// the default one (port 8474, toxiproxy's) only warns: cynic serves without it.
-    private func startControlAPI(server: Server, group: any EventLoopGroup) async throws -> ControlAPI? {
+    private func startControlAPI(server: Server, group: any EventLoopGroup, report: StartReport) async throws -> ControlAPI? {
         // A worker serves it where the supervisor relays its own address (--isolate).
         guard let api = worker == nil ? api : worker?.controlAPI(api) else { return nil }
         do {
             let controlAPI = try await ControlAPI.start(server: server, address: api.address, token: api.token, group: group,
                                                         logger: logger, maxBodyBytes: limits.maxAPIBodyBytes.bytes)
             if worker != nil {
+                // The supervisor's address is the one clients use; it gave it to this worker.
                 logger.debug("control API for the supervisor on \(controlAPI.boundAddress)")
+                if let relayed = Supervise.relayedAPIURL { report.controlAPI(listeningOn: relayed) }
             } else if case .unix = api.address {
-                print("control API listening on \(controlAPI.boundAddress)")
+                report.controlAPI(listeningOn: "\(controlAPI.boundAddress)")
             } else {
-                print("control API listening on http://\(controlAPI.boundAddress)")
+                report.controlAPI(listeningOn: "http://\(controlAPI.boundAddress)")
             }
             if api.token != nil { logger.info("the control API requires its token (Authorization: Bearer TOKEN)") }
             return controlAPI
@@ -196,18 +201,20 @@ struct Runner {
         }
     }
 
-    private func startLogSink(_ setting: Configuration.LogSinkSetting, group: any EventLoopGroup) async throws -> LogSink? {
+    private func startLogSink(_ setting: Configuration.LogSinkSetting, group: any EventLoopGroup,
+                              report: StartReport) async throws -> LogSink? {
         let path: String
         switch setting {
         case .disabled: return nil
         case .path(let given): path = given
         case .defaultPath: path = try LogSink.defaultSocketPath()
         }
+        let json = self.json
         let sink = LogSink(path: path, logger: Logger(label: "cynic.log-sink")) { record in
-            print(record.consoleLine)
+            StartReport.printLogRecord(record.consoleLine, json: json)
         }
         try await sink.start(on: group)
-        print("log sink listening on unix:\(path)")
+        report.logSink(listeningOn: path)
         return sink
     }
 }

@@ -9,7 +9,7 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run one service alone: the line a test suite puts in its setup.",
         discussion: """
-            Example: cynic serve http-slow --port 0 --param interval_ms=100 (port 0: the kernel picks one; the line printed says which).
+            Example: cynic serve http-slow --port 0 --param interval_ms=100 (port 0: the kernel picks one; the line printed says which; with --json, one JSON line for a fixture).
             Over TLS: cynic serve http-json --port 8443 --tls expired, and the client trusts "$(cynic tls ca)".
             With --api and no behaviour, cynic serves the control API alone and the test creates its services through it:             cynic serve --api 127.0.0.1:0.
             """)
@@ -26,8 +26,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Listen on this Unix socket instead of TCP.", valueName: "PATH"))
     var unix: String?
 
-    @Option(name: .customLong("param"), help: ArgumentHelp("A parameter of the behaviour; repeatable.", valueName: "NAME=VALUE"))
-    var parameters: [String] = []
+    @Option(name: .customLong("param"), help: ParameterAssignment.help("A parameter of the behaviour; repeatable."))
+    var parameters: [ParameterAssignment] = []
 
     @Option(name: .customLong("shape"), help: ArgumentHelp(
         "A shaper for every connection, in order; repeatable. `probability=P` (0 to 1) applies it to that share of connections; "
@@ -48,6 +48,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var shutdown: ShutdownOptions
     @OptionGroup(title: "Limits") var limits: LimitOptions
     @OptionGroup var events: EventsOptions
+    @OptionGroup var output: OutputOptions
     @OptionGroup var logging: LoggingOptions
     @OptionGroup var isolation: IsolateOptions
 
@@ -57,19 +58,17 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if let port, !(0...65535).contains(port) { throw ValidationError("--port \(port): expected 0-65535") }
         if unix != nil, port != nil { throw ValidationError("give either --port or --unix, not both") }
-        for parameter in parameters where !parameter.contains("=") {
-            throw ValidationError("--param \(parameter): expected NAME=VALUE")
-        }
     }
 
     func run() async throws {
         logging.bootstrap()
         let logger = Logger(label: "cynic")
         let apiSettings = try api.settings(defaultAddress: nil)
-        if isolation.isolate { try await Supervise(api: apiSettings, logger: logger).run() }
+        if isolation.isolate { try await Supervise(api: apiSettings, logger: logger, json: output.json).run() }
         plugins.trust.warnIfUnsafe(logger)
         var runner = Runner(directories: plugins.searchPath, shutdown: shutdown, logger: logger, queuedBytes: limits.makeBudget(), limits: limits,
-                            trust: plugins.trust.trust, api: apiSettings, eventsFile: events.file, caFolder: ca.resolvedFolder)
+                            trust: plugins.trust.trust, api: apiSettings, eventsFile: events.file, caFolder: ca.resolvedFolder,
+                            json: output.json)
         runner.worker = try isolation.joinSupervisor()
         let logSink: Configuration.LogSinkSetting = logSinkPath.map { .path($0) } ?? .disabled
         guard let behaviour else {
@@ -91,12 +90,6 @@ struct ServeCommand: AsyncParsableCommand {
             }
             address = .tcp(host: host, port: Int(defaultPort))
         }
-        var inputs: [String: ParameterInput] = [:]
-        for parameter in parameters {
-            let split = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let name = String(split[0])
-            inputs[name] = ParameterInput(String(split[1]), origin: "--param \(name)")
-        }
         var shaperSpecs: [ShaperSpec] = []
         for shaper in shapers {
             do {
@@ -105,7 +98,7 @@ struct ServeCommand: AsyncParsableCommand {
                 throw failure("\(error)")
             }
         }
-        let spec = ServiceSpec(name: behaviour, behaviour: behaviour, address: address, parameters: inputs,
+        let spec = ServiceSpec(name: behaviour, behaviour: behaviour, address: address, parameters: ParameterAssignment.inputs(parameters),
                                shapers: shaperSpecs, seed: seed, tls: tls.spec, origin: "cynic serve")
         try await runner.run(.fixed([spec]), logSink: logSink)
     }

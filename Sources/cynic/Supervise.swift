@@ -13,6 +13,16 @@ import Glibc
 struct Supervise {
     let api: APISettings?
     let logger: Logger
+    /// `--json`: the worker writes the start line (with this supervisor's API address and pid);
+    /// the supervisor writes nothing to standard output.
+    let json: Bool
+
+    /// The environment variable that tells the worker the control API's address as clients reach
+    /// it (the supervisor's, which may have been port 0), for its `--json` start line.
+    static let relayedAPIVariable = "CYNIC_ISOLATE_API_URL"
+
+    /// In a worker: the supervisor's control API URL, when it serves one.
+    static var relayedAPIURL: String? { ProcessInfo.processInfo.environment[relayedAPIVariable] }
 
     func run() async throws -> Never {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -21,11 +31,10 @@ struct Supervise {
         if let api {
             do {
                 let started = try await APIRelay.start(address: api.address, worker: workerAPI, group: group, logger: logger)
-                if case .unix = api.address {
-                    print("control API listening on \(started.boundAddress)")
-                } else {
-                    print("control API listening on http://\(started.boundAddress)")
-                }
+                let url = if case .unix = api.address { "\(started.boundAddress)" } else { "http://\(started.boundAddress)" }
+                // Inherited by every worker spawned from here on.
+                setenv(Self.relayedAPIVariable, url, 1)
+                if !json { print("control API listening on \(url)") }
                 relay = started
             } catch {
                 guard api.required else {

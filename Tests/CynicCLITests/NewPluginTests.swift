@@ -11,10 +11,13 @@ struct NewPluginTests {
         return output[next.upperBound...].split(separator: "\n").map { String($0.drop { $0 == " " }) }
     }
 
-    /// Runs a printed command as a user types it, with the `cynic` under test first on PATH.
+    /// Runs a printed command as a user types it, with the `cynic` under test first on PATH, and a
+    /// pkg-config that knows no cynic-plugin (an install elsewhere on the machine would be taken
+    /// first: InstallTests tests that).
     static func run(_ command: String, in folder: String, timeout: Double = 60) throws -> ProgramResult {
         let path = Paths.buildFolder + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
-        return try runProgram("sh", ["-c", "cd '\(folder)' && \(command)"], environment: ["PATH": path], timeout: timeout)
+        return try runProgram("sh", ["-c", "cd '\(folder)' && \(command)"],
+                              environment: ["PATH": path, "PKG_CONFIG_PATH": "", "PKG_CONFIG_LIBDIR": "/nonexistent"], timeout: timeout)
     }
 
     /// Starts a printed `cynic serve ...` command, given as plain words.
@@ -38,6 +41,8 @@ struct NewPluginTests {
         #expect(commands == ["sh hello-c/build.sh", "cynic check hello-c/hello-c.so",
                              "cynic serve hello-c --port 0 --plugin-dir hello-c"])
         try #require(commands.count == 3)
+        #expect(generated.standardOutput.contains("builds against <cynic/plugin.h> in \(Paths.include) "
+            + "(in the checkout this cynic was built from; pkg-config knows no cynic-plugin)\n"), "\(generated.output)")
         let script = try String(contentsOfFile: work.file("hello-c/build.sh"), encoding: .utf8)
         #expect(script.contains("\ncc -shared -fPIC -Wall -Werror -I \(Paths.include) -o hello-c.so hello-c.c\n"), "\(script)")
         let source = try String(contentsOfFile: work.file("hello-c/hello-c.c"), encoding: .utf8)
@@ -90,7 +95,10 @@ struct NewPluginTests {
         try #require(commands.count == 3)
         let manifest = try String(contentsOfFile: work.file("hs/Package.swift"), encoding: .utf8)
         #expect(manifest.hasPrefix("// swift-tools-version:6.0\n"))
-        #expect(manifest.contains(#".package(name: "cynic", path: "\#(Paths.repository)")"#), "\(manifest)")
+        #expect(manifest.contains(#"let kit = Context.environment["CYNIC_PLUGIN_KIT"] ?? "\#(Paths.repository)""#), "\(manifest)")
+        #expect(manifest.contains(#".package(name: "cynic", path: kit)"#), "\(manifest)")
+        #expect(generated.standardOutput.contains("builds against CynicPluginKit in \(Paths.repository) (the checkout this cynic was built from)"),
+                "\(generated.output)")
         #expect(FileManager.default.fileExists(atPath: work.file("hs/Sources/HelloSwiftPlugin/HelloSwiftPlugin.swift")))
 
         let build = try Self.run(commands[0], in: work.path, timeout: 600)

@@ -8,12 +8,10 @@ import Testing
 // older: `-p no:cynic` blocks an installed plugin's entry point, `-p cynic_client.pytest_plugin`
 // loads the tree's.
 
-private let pytestInstalled = (try? runPython("import pytest"))?.status == 0
-
 @Suite("The Python client and its pytest plugin")
 struct PythonClientTests {
     @Test("clients/python's own tests pass against this cynic",
-          .enabled(if: pytestInstalled || ProcessInfo.processInfo.environment["CI"] == "true"))
+          .enabled(if: pytestIsInstalled || ProcessInfo.processInfo.environment["CI"] == "true"))
     func pytestSuite() throws {
         let client = Paths.repository + "/clients/python"
         // Its TLS services mint from a CA of the run's own, not the user's.

@@ -68,6 +68,9 @@ public func executablePath(of name: String) -> String? {
         .first { FileManager.default.isExecutableFile(atPath: $0) }
 }
 
+/// Whether `python3 -m pytest` runs here (CI installs it: tests that need it run there whatever).
+public let pytestIsInstalled = (try? runPython("import pytest"))?.status == 0
+
 /// Runs a Python snippet with `python3 -c` and returns its result.
 public func runPython(_ code: String, _ arguments: [String] = [], timeout: Double = 60) throws -> ProgramResult {
     try runProgram("python3", ["-c", code] + arguments, timeout: timeout)

@@ -3,6 +3,7 @@
 import os
 import stat
 import textwrap
+import time
 
 import pytest
 
@@ -71,17 +72,38 @@ def test_a_cynic_that_is_not_executable_is_named(monkeypatch, tmp_path):
         find_binary()
 
 
-def test_a_cynic_that_never_says_where_its_api_listens_times_out_with_its_output(tmp_path, cynic_binary):
-    # The real cynic, serving a behaviour with no API: it never prints the line.
+def test_a_cynic_that_never_prints_its_start_line_times_out_with_its_output(tmp_path, cynic_binary):
+    # The real cynic, without --json: it says where it listens in prose only.
     binary = wrapper(tmp_path, f'exec "{cynic_binary}" serve reset --port 0 --no-api')
     server = CynicServer(binary, start_timeout=2)
     with pytest.raises(CynicServerError) as raised:
         server.start()
     message = str(raised.value)
-    assert message.startswith(f"{binary} serve --api 127.0.0.1:0: did not print "
-                              "'control API listening on http://HOST:PORT' within 2 s; its output:")
+    assert message.startswith(f"{binary} serve --api 127.0.0.1:0 --json: did not print "
+                              "its JSON start line within 2 s; its output:")
     assert "service reset: behaviour reset, listening on 127.0.0.1:" in message
     assert server.process.poll() is not None  # stopped
+
+
+def test_a_start_line_without_a_control_api_is_reported_at_once(cynic_binary):
+    args = ("serve", "reset", "--port", "0", "--no-api")
+    server = CynicServer(cynic_binary, args=args)
+    started = time.monotonic()
+    with pytest.raises(CynicServerError) as raised:
+        server.start()
+    assert time.monotonic() - started < 20
+    assert 'its start line names no control API ("control_api": null)' in str(raised.value)
+    # The line it read names the service and the port it bound.
+    [service] = server.start_line["services"]
+    assert service["name"] == "reset" and service["port"] > 0
+    assert server.process.poll() is not None  # stopped
+
+
+def test_the_start_line_is_kept(cynic_binary):
+    with CynicServer(cynic_binary) as server:
+        assert server.start_line["control_api"] == server.api
+        assert server.start_line["services"] == []
+        assert server.start_line["pid"] == server.process.pid
 
 
 def test_a_cynic_that_exits_at_start_is_reported_with_its_output(tmp_path, cynic_binary):
@@ -104,8 +126,8 @@ def test_a_cynic_that_dies_during_the_session_fails_the_next_test_with_its_outpu
     """))
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*serve --api 127.0.0.1:0: died (status -9); its output:*",
-                                 "*control API listening on http://127.0.0.1:*"])
+    result.stdout.fnmatch_lines(["*serve --api 127.0.0.1:0 --json: died (status -9); its output:*",
+                                 '*"control_api":"http://127.0.0.1:*'])
 
 
 def test_stop_ends_cynic_with_sigterm(cynic_binary):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import collections
+import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -14,8 +14,10 @@ from typing import Deque, List, Optional, Sequence
 
 from .client import Cynic
 
-# What cynic prints on standard output once its API listens (docs/control-api.md).
-LISTENING = re.compile(r"control API listening on (https?://\S+)")
+# With --json, cynic's first line on standard output is one JSON object, once everything listens:
+# its services, the log sink, the local CA and `control_api`, the API's URL (README, "One service
+# for a test suite").
+JSON_FLAG = "--json"
 
 START_TIMEOUT = 30.0
 # After SIGTERM cynic lets connections end for --drain-seconds (5 by default) and exits by 2 s
@@ -44,9 +46,10 @@ def find_binary() -> str:
 
 
 class CynicServer:
-    """`cynic serve --api 127.0.0.1:0`, started by `start()` (or `with`) and stopped by `stop()`.
+    """`cynic serve --api 127.0.0.1:0 --json`, started by `start()` (or `with`) and stopped by
+    `stop()`. `--json` is added to `args` unless given: the API's URL comes from the start line.
     Its output is read all along by two threads, so its pipes never fill; `output()` has the
-    last lines."""
+    last lines, and `start_line` the parsed start line."""
 
     def __init__(self, binary: Optional[str] = None,
                  args: Sequence[str] = ("serve", "--api", "127.0.0.1:0"),
@@ -56,6 +59,7 @@ class CynicServer:
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.api: Optional[str] = None
+        self.start_line: Optional[dict] = None
         self.process: Optional[subprocess.Popen] = None
         self._lines: Deque[str] = collections.deque(maxlen=OUTPUT_LINES)
         self._lock = threading.Lock()
@@ -70,7 +74,8 @@ class CynicServer:
 
     @property
     def command(self) -> List[str]:
-        return [self.binary or "cynic", *self.args]
+        flag = [] if JSON_FLAG in self.args else [JSON_FLAG]
+        return [self.binary or "cynic", *self.args, *flag]
 
     def client(self, token: Optional[str] = None) -> Cynic:
         return Cynic(self.api, token=token)
@@ -100,8 +105,10 @@ class CynicServer:
                                     "its control API listened")
             if time.monotonic() >= deadline:
                 self.stop()
-                raise self._failure(f"did not print 'control API listening on http://HOST:PORT' "
-                                    f"within {self.start_timeout:g} s")
+                raise self._failure(f"did not print its JSON start line within {self.start_timeout:g} s")
+        if self.api is None:
+            self.stop()
+            raise self._failure("its start line names no control API (\"control_api\": null)")
         return self
 
     def check(self) -> None:
@@ -129,9 +136,11 @@ class CynicServer:
             with self._lock:
                 self._lines.append(line)
             if watch and not self._listening.is_set():
-                found = LISTENING.search(line)
-                if found:
-                    self.api = found.group(1).rstrip("/")
+                start = _start_line(line)
+                if start is not None:
+                    self.start_line = start
+                    api = start.get("control_api")
+                    self.api = api.rstrip("/") if isinstance(api, str) else None
                     self._listening.set()
         stream.close()
 
@@ -144,3 +153,14 @@ class CynicServer:
         lines = self.output()
         shown = "\n".join(f"    {line}" for line in lines[-30:]) if lines else "    (nothing)"
         return CynicServerError(f"{' '.join(self.command)}: {what}; its output:\n{shown}")
+
+
+def _start_line(line: str) -> Optional[dict]:
+    """The start line's object, or None for any other line."""
+    if not line.startswith("{"):
+        return None
+    try:
+        parsed = json.loads(line)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) and "services" in parsed else None
