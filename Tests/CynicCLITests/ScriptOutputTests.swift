@@ -40,6 +40,23 @@ struct ScriptOutputTests {
         #expect(cynic.standardOutput == start.text + "\n", "\(cynic.standardOutput)")
     }
 
+    @Test("serve --isolate --json: the one line names the supervisor's API address and pid, and SIGTERM to that pid stops cynic")
+    func isolatedStartLine() throws {
+        let cynic = try CynicProcess(["serve", "http-json", "--port", "0", "--api", "127.0.0.1:0", "--isolate", "--json"])
+        let start = try cynic.waitForStartLine()
+        let port = try #require(start.port("http-json"), "\(start.text)")
+        // The pid a fixture signals is the supervisor's (the process it started), not the worker's.
+        #expect(start.object["pid"] as? Int == Int(cynic.process.processIdentifier), "\(start.text)")
+        let api = try #require(start.object["control_api"] as? String, "\(start.text)")
+        let listed = try runProgram("curl", ["-sS", "--max-time", "10", api + "/services/http-json"])
+        let service = try JSONSerialization.jsonObject(with: Data(listed.standardOutput.utf8)) as? [String: Any]
+        #expect(service?["listen"] as? String == "127.0.0.1:\(port)", "\(listed.output)")
+        usleep(300_000)
+        #expect(cynic.standardOutput == start.text + "\n", "nothing but the line, from either process: \(cynic.standardOutput)")
+        kill(cynic.process.processIdentifier, SIGTERM)
+        #expect(cynic.waitForExit(timeout: 20) == 0, "\(cynic.standardError)")
+    }
+
     @Test("run --json with a configuration: every service with its bound port; a Unix socket and TLS say so")
     func runStartLine() throws {
         let folder = TemporaryFolder()
