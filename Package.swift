@@ -60,6 +60,12 @@ let package = Package(
     products: [
         .executable(name: "cynic", targets: ["cynic"]),
         .library(name: "CynicPluginKit", targets: ["CynicPluginKit"]),
+        // For fuzz/ only: its harnesses are another package, and drive these modules' own
+        // decoders (with @testable import); nothing is built for them here.
+        .library(name: "CynicLogSink", targets: ["CynicLogSink"]),
+        .library(name: "CynicConfig", targets: ["CynicConfig"]),
+        .library(name: "CynicControl", targets: ["CynicControl"]),
+        .library(name: "CynicRuntime", targets: ["CynicRuntime"]),
     ] + shippedPlugins.map {
         .library(name: "cynic-plugin-\($0.folder)", type: .dynamic, targets: [$0.target])
     },
