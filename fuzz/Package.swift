@@ -23,8 +23,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
-        // What every harness shares: how a broken invariant is reported.
-        .target(name: "FuzzSupport"),
+        // What every harness shares: how a broken invariant is reported, and libFuzzer's driver.
+        .target(name: "CLibFuzzer"),
+        .target(name: "FuzzSupport", dependencies: ["CLibFuzzer"]),
     ] + harnesses.map { harness in
         .executableTarget(name: harness.name,
                           dependencies: ["FuzzSupport", .product(name: harness.module, package: "cynic"),

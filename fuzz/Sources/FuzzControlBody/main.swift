@@ -116,3 +116,9 @@ public func fuzzControlBody(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
     }
     return 0
 }
+
+/// `main`, as SwiftPM names it for this executable: libFuzzer's driver (see FuzzSupport).
+@_cdecl("FuzzControlBody_main")
+public func entry(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    runFuzzer(argc, argv) { data, size in fuzzControlBody(data, size) }
+}

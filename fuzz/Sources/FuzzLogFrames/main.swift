@@ -96,3 +96,9 @@ public func fuzzLogFrames(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
     }
     return 0
 }
+
+/// `main`, as SwiftPM names it for this executable: libFuzzer's driver (see FuzzSupport).
+@_cdecl("FuzzLogFrames_main")
+public func entry(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    runFuzzer(argc, argv) { data, size in fuzzLogFrames(data, size) }
+}

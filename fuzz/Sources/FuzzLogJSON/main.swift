@@ -54,3 +54,9 @@ public func fuzzLogJSON(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
     invariant(again == record, "a decoded record does not survive re-encoding: \(record) became \(again)")
     return 0
 }
+
+/// `main`, as SwiftPM names it for this executable: libFuzzer's driver (see FuzzSupport).
+@_cdecl("FuzzLogJSON_main")
+public func entry(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    runFuzzer(argc, argv) { data, size in fuzzLogJSON(data, size) }
+}

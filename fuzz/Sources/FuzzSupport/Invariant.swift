@@ -7,7 +7,9 @@ import Glibc
 public func invariant(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String,
                       file: StaticString = #fileID, line: UInt = #line) {
     guard !condition() else { return }
-    fputs("invariant broken at \(file):\(line): \(message())\n", stderr)
+    // stderr is a C global Swift 6 will not touch; descriptor 2 is the same stream.
+    let text = "invariant broken at \(file):\(line): \(message())\n"
+    _ = text.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
     abort()
 }
 
