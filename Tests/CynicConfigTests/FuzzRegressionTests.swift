@@ -19,4 +19,17 @@ struct FuzzRegressionTests {
         #expect(error.description == "\(path):3:21: not valid YAML: control characters are not allowed (U+0000)")
         #expect(!error.description.contains("\n"))
     }
+
+    @Test("a value with line breaks, quoted in an error, is escaped: the error stays one line")
+    func lineBreaksInAValue() throws {
+        // fuzz/corpus/config/found-line-breaks-in-a-value: `names: [loc\r\r...alhost]`, a
+        // flow scalar over 37 lines, refused as a certificate name.
+        let path = FuzzCorpus.folder("config") + "/found-line-breaks-in-a-value"
+        let error = try #require(throws: ConfigurationError.self) { try Configuration.read(file: path) }
+        #expect(!error.description.unicodeScalars.contains { $0 == "\n" || $0 == "\r" })
+        #expect(error.description.hasPrefix("\(path):6:7: services.api.tls.names[0]: expected a DNS name or an IP address, got 'loc\\n\\n"))
+        #expect(error.description.hasSuffix("\\nalhost'"))
+        // The message itself keeps the value as the file gave it.
+        #expect(error.message.contains("loc\n\n"))
+    }
 }

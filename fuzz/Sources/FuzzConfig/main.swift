@@ -50,7 +50,7 @@ public func fuzzConfig(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
     } catch {
         invariant(error.file == "fuzz.yaml" && error.description.hasPrefix("fuzz.yaml"), "an error that does not name the file: \(error)")
         invariant(!error.message.isEmpty, "an error without a message: \(error)")
-        invariant(!error.description.contains("\n"), "an error of more than one line: \(error)")
+        invariant(!error.description.unicodeScalars.contains { $0 == "\n" || $0 == "\r" }, "an error of more than one line: \(error)")
         return 0
     }
     let dump = configuration.yaml(plugins: [:])
