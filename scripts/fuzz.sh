@@ -98,22 +98,25 @@ found_any=no
 for TARGET in "${chosen[@]}"; do
     corpus="$root/fuzz/corpus/$TARGET"
     dir="$work/$TARGET"
+    # A run counts its own findings: an earlier run's are moved aside, not lost.
+    if [ -n "$(ls -A "$dir/findings" 2>/dev/null)" ]; then mv "$dir/findings" "$dir/findings-before-$(date +%Y%m%d-%H%M%S)"; fi
     mkdir -p "$dir/corpus" "$dir/findings"
     log="$dir/last-run.log"
     echo "== fuzzing $TARGET for ${seconds}s (log: ${log#"$root"/})"
     # One process (one core): the machine is shared. New inputs go to the working corpus, the
     # first folder; the committed seeds are read, never written.
     status=0
+    started=$(date +%s)
     # Swift's backtracer would read the aborted process's memory, which ASan reports as a
     # second, unrelated crash.
     SWIFT_BACKTRACE=enable=no "$bin/$TARGET" -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="$dir/findings/" "$dir/corpus" "$corpus" >"$log" 2>&1 || status=$?
     executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     coverage=$(grep -E '^#[0-9]+' "$log" | tail -1 | sed -n 's/.*cov: \([0-9]*\) ft: \([0-9]*\) corp: \([0-9]*\)\/\([^ ]*\).*/\1 edges, \2 features, corpus \3 (\4)/p')
-    took=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
+    took=$(( $(date +%s) - started ))
     findings=$(ls "$dir/findings" | wc -l)
     if [ "$status" -ne 0 ] || [ "$findings" -gt 0 ]; then found_any=yes; fi
-    line="$TARGET: ${executions:-?} executions in ${took:-?} s; ${coverage:-no coverage line}; findings: $findings (exit $status)"
+    line="$TARGET: ${executions:-?} executions in $took s; ${coverage:-no coverage line}; findings: $findings (exit $status)"
     echo "$line"
     summary+=("$line")
     if [ "$merge" = yes ]; then
