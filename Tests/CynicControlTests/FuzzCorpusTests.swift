@@ -18,9 +18,10 @@ struct FuzzCorpusTests {
         #expect(names.count >= 10)
         var services = 0, proxies = 0
         for name in names {
+            let bytes = try FuzzCorpus.bytes("control-body", name)
             let body: JSONValue
             do {
-                body = try JSONValue.parse(try FuzzCorpus.bytes("control-body", name))
+                body = try JSONValue.parse(bytes)
             } catch {
                 Self.refusal(error, name)
                 continue
