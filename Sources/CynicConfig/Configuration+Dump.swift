@@ -92,11 +92,17 @@ extension Configuration {
 
     /// A YAML double-quoted scalar: always safe, whatever the text.
     static func quoted(_ text: String) -> String {
-        var result = "\""
+        "\"" + escaped(text, quotes: true) + "\""
+    }
+
+    /// The text with its control characters as YAML's escapes (`\n`, `\t`, `\x0d`), so it
+    /// stays on one line; with `quotes`, `"` and `\` too, as inside a double-quoted scalar.
+    static func escaped(_ text: String, quotes: Bool) -> String {
+        var result = ""
         for scalar in text.unicodeScalars {
             switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
+            case "\"" where quotes: result += "\\\""
+            case "\\" where quotes: result += "\\\\"
             case "\n": result += "\\n"
             case "\t": result += "\\t"
             case _ where scalar.value < 0x20 || scalar.value == 0x7F:
@@ -104,7 +110,7 @@ extension Configuration {
             default: result.unicodeScalars.append(scalar)
             }
         }
-        return result + "\""
+        return result
     }
 }
 

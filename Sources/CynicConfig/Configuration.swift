@@ -55,23 +55,7 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
         var location = file
         if let line { location += ":\(line)" }
         if let column { location += ":\(column)" }
-        return Self.oneLine("\(location): \(message)")
-    }
-
-    /// The text with its line breaks and other control characters escaped: a message quotes
-    /// what the file says (a key, a value), and what it says may span lines.
-    static func oneLine(_ text: String) -> String {
-        var result = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            case _ where scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value) || scalar == "\u{2028}" || scalar == "\u{2029}":
-                result += "\\u{" + String(scalar.value, radix: 16) + "}"
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result
+        // A message quotes what the file says (a key, a value), and that may span lines.
+        return Configuration.escaped("\(location): \(message)", quotes: false)
     }
 }
