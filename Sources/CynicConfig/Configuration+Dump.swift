@@ -49,7 +49,7 @@ extension Configuration {
                     if !shaper.parameters.isEmpty {
                         lines.append("        params:")
                         for (name, input) in shaper.parameters.sorted(by: { $0.key < $1.key }) {
-                            lines.append("          \(name): \(Self.quoted(input.text))")
+                            lines.append("          \(Self.key(name)): \(Self.quoted(input.text))")
                         }
                     }
                 }
@@ -61,15 +61,15 @@ extension Configuration {
             for spec in specs {
                 let doc = "# \(spec.type.cName)" + (spec.doc.isEmpty ? "" : ": \(spec.doc)")
                 if let given = service.parameters[spec.name] {
-                    lines.append("      \(spec.name): \(Self.quoted(given.text))  \(doc)")
+                    lines.append("      \(Self.key(spec.name)): \(Self.quoted(given.text))  \(doc)")
                 } else if let text = spec.defaultText {
-                    lines.append("      # \(spec.name): \(Self.quoted(text))  \(doc)")
+                    lines.append("      # \(Self.key(spec.name)): \(Self.quoted(text))  \(doc)")
                 } else {
-                    lines.append("      # \(spec.name): \(spec.type == .string ? "(unset)" : "(required)")  \(doc)")
+                    lines.append("      # \(Self.key(spec.name)): \(spec.type == .string ? "(unset)" : "(required)")  \(doc)")
                 }
             }
             for name in unknown {
-                lines.append("      \(name): \(Self.quoted(service.parameters[name]!.text))")
+                lines.append("      \(Self.key(name)): \(Self.quoted(service.parameters[name]!.text))")
             }
         }
         return lines.joined(separator: "\n") + "\n"
@@ -88,6 +88,14 @@ extension Configuration {
         if let version = tls.minimumVersion { lines.append("      min_version: \(quoted(version.rawValue))") }
         if let version = tls.maximumVersion { lines.append("      max_version: \(quoted(version.rawValue))") }
         return lines
+    }
+
+    /// A parameter's name as a mapping key: as it is when it is a plain name (`interval_ms`),
+    /// else quoted, since a name the file gave in quotes can hold anything YAML reads as syntax.
+    static func key(_ name: String) -> String {
+        let plain = name.unicodeScalars.first.map { $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" } ?? false
+            && name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_.-".unicodeScalars.contains($0)) }
+        return plain ? name : quoted(name)
     }
 
     /// A YAML double-quoted scalar: always safe, whatever the text.

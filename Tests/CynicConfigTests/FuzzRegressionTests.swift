@@ -1,4 +1,5 @@
 import CynicConfig
+import CynicPlugins
 import CynicTestSupport
 import Foundation
 import Testing
@@ -31,5 +32,21 @@ struct FuzzRegressionTests {
         #expect(error.description.hasSuffix("\\nalhost'"))
         // The message itself keeps the value as the file gave it.
         #expect(error.message.contains("loc\n\n"))
+    }
+
+    @Test("a parameter whose name YAML reads as syntax is quoted in the dump, which reads back the same")
+    func parameterNameInTheDump() throws {
+        // fuzz/corpus/config/found-anchor-in-a-parameter-name: `&interval_ms: 250`, an anchor
+        // on a key, which the dump wrote back bare, as YAML it could not read.
+        let configuration = try Configuration.read(file: FuzzCorpus.folder("config") + "/found-anchor-in-a-parameter-name")
+        let dump = configuration.yaml(plugins: [:])
+        let again = try Configuration.parse(yaml: dump, file: "dump.yaml")
+        #expect(again.services.map { $0.parameters.mapValues(\.text) } == configuration.services.map { $0.parameters.mapValues(\.text) })
+        // Plain names stay plain.
+        #expect(dump.contains("      interval_ms: \"10\""))
+        let odd = Configuration(services: [ServiceSpec(name: "s", behaviour: "b", address: .tcp(host: "127.0.0.1", port: 1),
+                                                       parameters: ["a: b #c": ParameterInput("1", origin: "test")],
+                                                       origin: "test")])
+        #expect(try Configuration.parse(yaml: odd.yaml(plugins: [:]), file: "dump.yaml").services[0].parameters["a: b #c"]?.text == "1")
     }
 }
