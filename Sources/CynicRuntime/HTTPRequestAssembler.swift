@@ -115,6 +115,9 @@ final class HTTPRequestAssembler: ChannelInboundHandler {
             context.fireErrorCaught(error)
             return
         }
+        // The decoder can fail again after the first error (at the close, on what follows):
+        // the request was refused once, answered once, and nothing more is handed on.
+        guard !refused else { return }
         refuse(context: context, status: "400 Bad Request", reason: "malformed HTTP request (\(error))")
     }
 
