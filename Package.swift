@@ -60,6 +60,12 @@ let package = Package(
     products: [
         .executable(name: "cynic", targets: ["cynic"]),
         .library(name: "CynicPluginKit", targets: ["CynicPluginKit"]),
+        // For fuzz/ only: its harnesses are another package, and drive these modules' own
+        // decoders (with @testable import); nothing is built for them here.
+        .library(name: "CynicLogSink", targets: ["CynicLogSink"]),
+        .library(name: "CynicConfig", targets: ["CynicConfig"]),
+        .library(name: "CynicControl", targets: ["CynicControl"]),
+        .library(name: "CynicRuntime", targets: ["CynicRuntime"]),
     ] + shippedPlugins.map {
         .library(name: "cynic-plugin-\($0.folder)", type: .dynamic, targets: [$0.target])
     },
@@ -173,7 +179,8 @@ let package = Package(
                     dependencies: ["CynicIsolation", "CynicRuntime", "CynicTestSupport"]),
         .testTarget(name: "CynicRuntimeTests",
                     dependencies: ["CynicRuntime", "CynicPlugins", "CynicTLS", "CynicTestSupport", "TLSClientHello",
-                                   .product(name: "NIOEmbedded", package: "swift-nio")]),
+                                   .product(name: "NIOEmbedded", package: "swift-nio"),
+                                   .product(name: "NIOHTTP1", package: "swift-nio")]),
         .testTarget(name: "CynicPrivateFolderTests", dependencies: ["CynicPrivateFolder", "CynicTestSupport"]),
         .testTarget(name: "CynicConfigTests", dependencies: ["CynicConfig", "CynicTestSupport"]),
         .testTarget(name: "CynicTLSTests",

@@ -52,7 +52,7 @@ extension Configuration {
                     if !shaper.parameters.isEmpty {
                         lines.append("        params:")
                         for (name, input) in shaper.parameters.sorted(by: { $0.key < $1.key }) {
-                            lines.append("          \(name): \(Self.quoted(input.text))")
+                            lines.append("          \(Self.key(name)): \(Self.quoted(input.text))")
                         }
                     }
                 }
@@ -64,15 +64,15 @@ extension Configuration {
             for spec in specs {
                 let doc = "# \(spec.type.cName)" + (spec.doc.isEmpty ? "" : ": \(spec.doc)")
                 if let given = service.parameters[spec.name] {
-                    lines.append("      \(spec.name): \(Self.quoted(given.text))  \(doc)")
+                    lines.append("      \(Self.key(spec.name)): \(Self.quoted(given.text))  \(doc)")
                 } else if let text = spec.defaultText {
-                    lines.append("      # \(spec.name): \(Self.quoted(text))  \(doc)")
+                    lines.append("      # \(Self.key(spec.name)): \(Self.quoted(text))  \(doc)")
                 } else {
-                    lines.append("      # \(spec.name): \(spec.type == .string ? "(unset)" : "(required)")  \(doc)")
+                    lines.append("      # \(Self.key(spec.name)): \(spec.type == .string ? "(unset)" : "(required)")  \(doc)")
                 }
             }
             for name in unknown {
-                lines.append("      \(name): \(Self.quoted(service.parameters[name]!.text))")
+                lines.append("      \(Self.key(name)): \(Self.quoted(service.parameters[name]!.text))")
             }
         }
         return lines.joined(separator: "\n") + "\n"
@@ -93,13 +93,27 @@ extension Configuration {
         return lines
     }
 
+    /// A parameter's name as a mapping key: as it is when it is a plain name (`interval_ms`),
+    /// else quoted, since a name the file gave in quotes can hold anything YAML reads as syntax.
+    static func key(_ name: String) -> String {
+        let plain = name.unicodeScalars.first.map { $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" } ?? false
+            && name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_.-".unicodeScalars.contains($0)) }
+        return plain ? name : quoted(name)
+    }
+
     /// A YAML double-quoted scalar: always safe, whatever the text.
     static func quoted(_ text: String) -> String {
-        var result = "\""
+        "\"" + escaped(text, quotes: true) + "\""
+    }
+
+    /// The text with its control characters as YAML's escapes (`\n`, `\t`, `\x0d`), so it
+    /// stays on one line; with `quotes`, `"` and `\` too, as inside a double-quoted scalar.
+    static func escaped(_ text: String, quotes: Bool) -> String {
+        var result = ""
         for scalar in text.unicodeScalars {
             switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
+            case "\"" where quotes: result += "\\\""
+            case "\\" where quotes: result += "\\\\"
             case "\n": result += "\\n"
             case "\t": result += "\\t"
             case _ where scalar.value < 0x20 || scalar.value == 0x7F:
@@ -107,7 +121,7 @@ extension Configuration {
             default: result.unicodeScalars.append(scalar)
             }
         }
-        return result + "\""
+        return result
     }
 }
 

@@ -250,6 +250,15 @@ extension ConfigurationError {
              .composer(let context, let problem, let mark, _):
             let what = [context?.text, problem].compactMap { $0 }.joined(separator: " ")
             self.init(file: file, line: mark.line, column: mark.column, message: "not valid YAML: \(what)")
+        case .reader(let problem, let offset, let value, let yaml):
+            // Yams says this one over three lines (the line, then a caret under it): the line
+            // and column say as much in one. `offset` counts characters, as Yams reads it.
+            let before = offset.map { yaml.prefix($0) } ?? ""
+            let lines = before.split(separator: "\n", omittingEmptySubsequences: false)
+            let hex = String(UInt32(bitPattern: value), radix: 16, uppercase: true)
+            let character = "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+            self.init(file: file, line: offset == nil ? nil : lines.count, column: offset == nil ? nil : (lines.last?.count ?? 0) + 1,
+                      message: "not valid YAML: \(problem) (\(character))")
         case .duplicatedKeysInMapping(let duplicates, let context):
             let keys = duplicates.map { "'\($0)'" }.joined(separator: ", ")
             self.init(file: file, line: context.mark.line, column: context.mark.column,

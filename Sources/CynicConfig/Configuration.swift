@@ -55,6 +55,7 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
         var location = file
         if let line { location += ":\(line)" }
         if let column { location += ":\(column)" }
-        return "\(location): \(message)"
+        // A message quotes what the file says (a key, a value), and that may span lines.
+        return Configuration.escaped("\(location): \(message)", quotes: false)
     }
 }

@@ -216,6 +216,9 @@ enum ServiceInput {
         let fields = try JSONFields(body, path: path)
         try fields.allowOnly(shaperFields)
         let shaper = try fields.requiredString("shaper")
+        // Unnamed, a shaper is named and addressed by its type (.../shapers/TYPE), so the type
+        // must be a name too: else the API made a shaper it refuses to be sent back.
+        if let problem = JSONFields.problem(withName: shaper) { throw fields.invalid("shaper", problem) }
         return ShaperSpec(shaper: shaper, name: try fields.name("name"), probability: try fields.probability("probability") ?? 1,
                           direction: try direction(fields, "direction") ?? .downstream,
                           parameters: try parameters(fields.object("parameters")))

@@ -44,7 +44,14 @@ struct PickleDecoder {
 
     /// Decodes one pickle from `bytes`; bytes after its STOP are ignored, as `pickle.loads` does.
     static func decode(_ bytes: [UInt8], limits: Limits = Limits()) throws(PickleError) -> PickleValue {
-        var machine = Machine(bytes: bytes, limits: limits)
+        let boxes = PickleBoxes()
+        defer { boxes.empty() }
+        return try decode(bytes, limits: limits, boxes: boxes)
+    }
+
+    /// `decode`, with the lists and dicts it makes kept in `boxes`, which the caller empties.
+    static func decode(_ bytes: [UInt8], limits: Limits, boxes: PickleBoxes) throws(PickleError) -> PickleValue {
+        var machine = Machine(bytes: bytes, limits: limits, boxes: boxes)
         let root = try machine.run()
         var budget = limits.maxValues
         var open = Set<ObjectIdentifier>()
@@ -63,6 +70,36 @@ private final class ListBox {
 private final class DictBox {
     /// In pickle order; a later duplicate key wins when the dict is built, as in Python.
     var items: [(key: PickleValue, value: Node)] = []
+}
+
+/// Every list and dict a pickle made. A pickle can put a container inside itself (`d['self'] =
+/// d`, or through another), a cycle that reference counting never frees: each such record sent
+/// to the sink would leak its boxes. Emptying them all once the value is out breaks every cycle.
+final class PickleBoxes {
+    fileprivate var lists: [ListBox] = []
+    fileprivate var dicts: [DictBox] = []
+
+    /// The boxes, for a test to watch them go.
+    var objects: [AnyObject] { lists.map { $0 as AnyObject } + dicts.map { $0 as AnyObject } }
+
+    fileprivate func list() -> ListBox {
+        let box = ListBox()
+        lists.append(box)
+        return box
+    }
+
+    fileprivate func dict() -> DictBox {
+        let box = DictBox()
+        dicts.append(box)
+        return box
+    }
+
+    func empty() {
+        for box in lists { box.items = [] }
+        for box in dicts { box.items = [] }
+        lists = []
+        dicts = []
+    }
 }
 
 private enum Node {
@@ -122,10 +159,12 @@ private struct Machine {
     /// Stack heights at each MARK.
     var marks: [Int] = []
     var memo: [Int: Node] = [:]
+    let boxes: PickleBoxes
 
-    init(bytes: [UInt8], limits: PickleDecoder.Limits) {
+    init(bytes: [UInt8], limits: PickleDecoder.Limits, boxes: PickleBoxes) {
         self.bytes = bytes
         self.limits = limits
+        self.boxes = boxes
     }
 
     func failure(_ reason: String) -> PickleError {
@@ -148,18 +187,18 @@ private struct Machine {
             case UInt8(ascii: "("): // MARK
                 marks.append(stack.count)
             case UInt8(ascii: "}"): // EMPTY_DICT
-                try push(.dict(DictBox()))
+                try push(.dict(boxes.dict()))
             case UInt8(ascii: "]"): // EMPTY_LIST
-                try push(.list(ListBox()))
+                try push(.list(boxes.list()))
             case UInt8(ascii: ")"): // EMPTY_TUPLE
                 try push(.tuple([]))
             case UInt8(ascii: "d"): // DICT
                 let items = try popToMark()
-                let box = DictBox()
+                let box = boxes.dict()
                 try setItems(items, in: box)
                 try push(.dict(box))
             case UInt8(ascii: "l"): // LIST
-                let box = ListBox()
+                let box = boxes.list()
                 box.items = try popToMark()
                 try push(.list(box))
             case UInt8(ascii: "t"): // TUPLE

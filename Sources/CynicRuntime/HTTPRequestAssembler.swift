@@ -141,6 +141,9 @@ final class HTTPRequestAssembler: ChannelInboundHandler {
             context.fireErrorCaught(error)
             return
         }
+        // The decoder can fail again after the first error (at the close, on what follows):
+        // the request was refused once, answered once, and nothing more is handed on.
+        guard !refused else { return }
         if parserError == .headerOverflow {
             // RFC 6585's answer, as Node.js gives it; the flag names the bound.
             refuse(context: context, status: "431 Request Header Fields Too Large",

@@ -64,7 +64,7 @@ struct RefusalLingeringTests {
 }
 
 /// Stands for the socket's half-close: the output "closes", the channel stays open.
-private final class HalfClosingSocket: ChannelOutboundHandler {
+final class HalfClosingSocket: ChannelOutboundHandler {
     typealias OutboundIn = NIOAny
 
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
