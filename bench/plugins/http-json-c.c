@@ -33,7 +33,7 @@ _Static_assert(sizeof BODY - 1 == 28, "Content-Length is the body's length");
 static const cynic_host *host;
 
 static void *create(const cynic_host *h) {
-    host = h;
+    if (host != h) host = h; /* the first instance writes it; later ones (other threads serve) only read */
     return NULL; /* stateless: no destroy, so NULL is a valid instance */
 }
 

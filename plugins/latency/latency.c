@@ -161,7 +161,11 @@ static latency_random latency_connection_random(latency_instance *self) {
 }
 
 static void *latency_create(const cynic_host *host) {
-    latency_host = host;
+    /* Written by the first instance, before any connection of this plugin can read it; a later
+     * instance (made for an API change while other connections run on other threads) finds the
+     * same table there and only reads it. Writing it again would race with those readers
+     * (ThreadSanitizer saw it), though the value never changes. */
+    if (latency_host != host) latency_host = host;
     latency_instance *instance = calloc(1, sizeof *instance);
     if (instance != NULL) atomic_init(&instance->connections, 0);
     return instance;
