@@ -35,6 +35,17 @@ CYNIC_EXPORT const cynic_plugin *cynic_plugin_entry(void) { return &plugin; }
 """
 
 
+def compile_versions(source, staging, count):
+    """`count` versions of the C plugin `source`, each answering its own number: v0.so, v1.so, ...
+    in `staging`, ready to be renamed into a watched folder."""
+    for generation in range(count):
+        path = os.path.join(staging, f"v{generation}.c")
+        with open(path, "w") as f:
+            f.write(source.replace("%d", str(generation)))
+        subprocess.run(["cc", "-shared", "-fPIC", "-I", os.path.join(ROOT, "include"), "-o",
+                        os.path.join(staging, f"v{generation}.so"), path], check=True)
+
+
 def ask(port):
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         data = b""
@@ -66,12 +77,7 @@ def main():
     plugins, staging = os.path.join(work, "plugins"), os.path.join(work, "staging")
     os.makedirs(plugins)
     os.makedirs(staging)
-    for generation in range(args.swaps + 1):
-        source = os.path.join(staging, f"v{generation}.c")
-        with open(source, "w") as f:
-            f.write(SOURCE.replace("%d", str(generation)))
-        subprocess.run(["cc", "-shared", "-fPIC", "-I", os.path.join(ROOT, "include"), "-o",
-                        os.path.join(staging, f"v{generation}.so"), source], check=True)
+    compile_versions(SOURCE, staging, args.swaps + 1)
     os.rename(os.path.join(staging, "v0.so"), os.path.join(plugins, "swapme.so"))
 
     cynic = subprocess.Popen(server_prefix + [binary, "serve", "swapme", "--port", "0", "--plugin-dir", plugins],

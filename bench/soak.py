@@ -32,7 +32,7 @@ import tempfile, threading, time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from proxy import cynic_binary, ensure_program, free_port, wait_until_accepting  # noqa: E402
-from hot_swap import SOURCE as HOT_SWAP_SOURCE  # noqa: E402
+from hot_swap import SOURCE as HOT_SWAP_SOURCE, compile_versions  # noqa: E402
 
 TIMEOUT = 5.0  # any single client operation; the slow behaviours below are set to finish well within it
 
@@ -379,12 +379,7 @@ def main():
         os.makedirs(plugins, mode=0o700)
         os.makedirs(staging)
         swaps = int(args.minutes * 60 / args.swap_seconds) + 2
-        for generation in range(swaps + 1):
-            source = os.path.join(staging, f"v{generation}.c")
-            with open(source, "w") as f:
-                f.write(SWAP_SOURCE.replace("%d", str(generation)))
-            subprocess.run(["cc", "-shared", "-fPIC", "-I", os.path.join(ROOT, "include"), "-o",
-                            os.path.join(staging, f"v{generation}.so"), source], check=True)
+        compile_versions(SWAP_SOURCE, staging, swaps + 1)
         os.rename(os.path.join(staging, "v0.so"), os.path.join(plugins, "soakswap.so"))
 
         log_path = os.path.join(work, "cynic.log")

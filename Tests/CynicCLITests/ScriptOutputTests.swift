@@ -13,6 +13,13 @@ struct ScriptOutputTests {
         return try #require(Int(line.dropFirst("#define CYNIC_ABI_VERSION ".count).filter(\.isNumber)))
     }
 
+    /// The address the control API at `api` lists for a service, asked with curl as a script would.
+    static func listedAddress(of service: String, api: String) throws -> (address: String?, output: String) {
+        let listed = try runProgram("curl", ["-sS", "--max-time", "10", api + "/services/" + service])
+        let object = try? JSONSerialization.jsonObject(with: Data(listed.standardOutput.utf8)) as? [String: Any]
+        return (object?["listen"] as? String, listed.output)
+    }
+
     @Test("serve --json: standard output is one JSON line whose port and control API URL are the real ones")
     func serveStartLine() throws {
         let cynic = try CynicProcess(["serve", "http-json", "--port", "0", "--api", "127.0.0.1:0", "--json"])
@@ -31,9 +38,8 @@ struct ScriptOutputTests {
         #expect(curl.standardOutput == #"{"message": "Hello, World!"}"#, "\(curl.output)")
         // ...and so is the control API, which names the same service at the same address.
         let api = try #require(start.object["control_api"] as? String, "\(start.text)")
-        let listed = try runProgram("curl", ["-sS", "--max-time", "10", api + "/services/http-json"])
-        let listedService = try JSONSerialization.jsonObject(with: Data(listed.standardOutput.utf8)) as? [String: Any]
-        #expect(listedService?["listen"] as? String == "127.0.0.1:\(port)", "\(listed.output)")
+        let listed = try Self.listedAddress(of: "http-json", api: api)
+        #expect(listed.address == "127.0.0.1:\(port)", "\(listed.output)")
 
         // Nothing but that line: no prose before or after it.
         usleep(300_000)
@@ -48,9 +54,8 @@ struct ScriptOutputTests {
         // The pid a fixture signals is the supervisor's (the process it started), not the worker's.
         #expect(start.object["pid"] as? Int == Int(cynic.process.processIdentifier), "\(start.text)")
         let api = try #require(start.object["control_api"] as? String, "\(start.text)")
-        let listed = try runProgram("curl", ["-sS", "--max-time", "10", api + "/services/http-json"])
-        let service = try JSONSerialization.jsonObject(with: Data(listed.standardOutput.utf8)) as? [String: Any]
-        #expect(service?["listen"] as? String == "127.0.0.1:\(port)", "\(listed.output)")
+        let listed = try Self.listedAddress(of: "http-json", api: api)
+        #expect(listed.address == "127.0.0.1:\(port)", "\(listed.output)")
         usleep(300_000)
         #expect(cynic.standardOutput == start.text + "\n", "nothing but the line, from either process: \(cynic.standardOutput)")
         kill(cynic.process.processIdentifier, SIGTERM)
