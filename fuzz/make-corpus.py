@@ -147,6 +147,14 @@ def control_corpus():
         "toxiproxy-toxic": {"name": "slow", "type": "latency", "stream": "downstream", "toxicity": 1.0,
                             "attributes": {"latency": 1000, "jitter": 0}},
         "toxiproxy-toxic-cynic": {"type": "cynic.bandwidth", "attributes": {"bytes_per_second": 100000, "shared": True}},
+        "toxiproxy-toxic-bandwidth": {"name": "bw", "type": "bandwidth", "stream": "upstream", "toxicity": 1.0, "attributes": {"rate": 100}},
+        "toxiproxy-toxic-slow-close": {"name": "sc", "type": "slow_close", "stream": "downstream", "toxicity": 1.0, "attributes": {"delay": 500}},
+        "toxiproxy-toxic-timeout": {"name": "to", "type": "timeout", "stream": "downstream", "toxicity": 0.5, "attributes": {"timeout": 0}},
+        "toxiproxy-toxic-reset-peer": {"name": "rp", "type": "reset_peer", "stream": "downstream", "toxicity": 1.0, "attributes": {"timeout": 100}},
+        "toxiproxy-toxic-slicer": {"name": "sl", "type": "slicer", "stream": "downstream", "toxicity": 1.0, "attributes": {"average_size": 64, "size_variation": 32, "delay": 10}},
+        "toxiproxy-toxic-limit-data": {"name": "ld", "type": "limit_data", "stream": "downstream", "toxicity": 1.0, "attributes": {"bytes": 2048}},
+        "toxiproxy-toxic-update": {"attributes": {"latency": 50}},
+        "toxiproxy-toxic-update-toxicity": {"toxicity": 0.25},
         "bad-unknown-field": {"name": "x", "behaviour": "reset", "colour": "red"},
     }
     for name, body in bodies.items():

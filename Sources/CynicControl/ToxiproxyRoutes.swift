@@ -142,25 +142,17 @@ struct ToxiproxyRoutes: Sendable {
 
     private func addToxic(_ proxyName: String, _ body: JSONValue) async throws(APIError) -> ToxicJSON {
         let name = try await proxy(proxyName).spec.name
-        let fields = try ProxyInput.fields(body)
-        let stream = try Self.stream(fields)
-        guard let type = try ProxyInput.string(fields, "type"), !type.isEmpty else {
-            throw APIError.badRequest("invalid toxic type", field: "type")
-        }
-        let toxicName = try ProxyInput.string(fields, "name").flatMap { $0.isEmpty ? nil : $0 } ?? "\(type)_\(stream.rawValue)"
-        if let problem = JSONFields.problem(withName: toxicName) { throw APIError.badRequest("name: \(problem)", field: "name") }
-        let toxicity = try Self.toxicity(fields) ?? 1
-        let shaper = try await shaper(type: type, name: toxicName, stream: stream, toxicity: toxicity,
-                                      attributes: try Self.attributes(fields), existing: nil)
+        let toxic = try ToxicInput(new: body)
+        let shaper = try toxic.shaper(existing: nil, shaperNames: await shaperNames(for: toxic))
         let changed = try await callServer { () throws(ControlError) in
             try await server.changeService(name, reshapeOpenConnections: true) { spec throws(ControlError) in
-                guard !spec.shapers.contains(where: { $0.name == toxicName }) else {
+                guard !spec.shapers.contains(where: { $0.name == toxic.name }) else {
                     throw ControlError(.conflict, "toxic already exists", field: "name")
                 }
                 spec.shapers.append(shaper)
             }
         }
-        return ToxicJSON(try Self.toxic(toxicName, of: changed.spec))
+        return ToxicJSON(try Self.toxic(toxic.name, of: changed.spec))
     }
 
     /// POST/PATCH a toxic: the attributes given replace those values, the others stay; so does
@@ -168,11 +160,8 @@ struct ToxiproxyRoutes: Sendable {
     private func updateToxic(_ proxyName: String, _ toxicName: String, _ body: JSONValue) async throws(APIError) -> ToxicJSON {
         let spec = try await proxy(proxyName).spec
         let current = try Self.toxic(toxicName, of: spec)
-        let fields = try ProxyInput.fields(body)
-        let toxicity = try Self.toxicity(fields) ?? current.probability
-        let old = ToxicJSON(current)
-        let shaper = try await shaper(type: old.type, name: toxicName, stream: current.direction, toxicity: toxicity,
-                                      attributes: try Self.attributes(fields), existing: current)
+        let toxic = try ToxicInput(update: body, of: current)
+        let shaper = try toxic.shaper(existing: current, shaperNames: await shaperNames(for: toxic))
         let changed = try await callServer { () throws(ControlError) in
             try await server.changeService(spec.name, reshapeOpenConnections: true) { spec throws(ControlError) in
                 guard let index = spec.shapers.firstIndex(where: { $0.name == toxicName }) else { throw Self.toxicNotFound }
@@ -182,40 +171,11 @@ struct ToxiproxyRoutes: Sendable {
         return ToxicJSON(try Self.toxic(toxicName, of: changed.spec))
     }
 
-    /// The shaper for a toxic: toxiproxy's type mapped (`ToxicType`), or a cynic shaper named
-    /// directly with its own parameters. `existing` is the shaper an update starts from.
-    private func shaper(type: String, name: String, stream: ShaperDirection, toxicity: Double,
-                        attributes: [String: JSONValue], existing: ShaperSpec?) async throws(APIError) -> ShaperSpec {
-        if let mapped = ToxicType.named(type) {
-            var values = existing.map { mapped.attributes(of: $0) } ?? [:]
-            for (key, value) in attributes where mapped.attributes.contains(where: { $0.name == key }) {
-                switch value {
-                case .null: continue
-                case .integer(let integer) where integer >= 0: values[key] = UInt64(integer)
-                case .unsigned(let unsigned): values[key] = unsigned
-                default:
-                    throw APIError.badRequest("bad request body: attributes.\(key): expected a whole number of 0 or more, got \(value.kind == "a number" ? "\(value.parameterText ?? "")" : value.kind)",
-                                              field: "attributes.\(key)")
-                }
-            }
-            return mapped.shaper(name: name, stream: stream, toxicity: toxicity, attributes: values)
-        }
-        let shapers = await server.pluginListing().plugins.filter { $0.plugin.isShaper }.map(\.plugin.name)
-        let shaper = type.hasPrefix(ToxicType.ownPrefix) ? String(type.dropFirst(ToxicType.ownPrefix.count)) : ""
-        guard shapers.contains(shaper) else {
-            let known = ToxicType.all.map(\.type) + shapers.map { ToxicType.ownPrefix + $0 }
-            throw APIError.badRequest("invalid toxic type: '\(type)' (known: \(known.joined(separator: ", ")))", field: "type")
-        }
-        // A cynic shaper's own parameters, merged as PATCH merges a shaper's: null removes one.
-        let changes: [String: ParameterInput?]
-        do {
-            changes = try ServiceRoutes.parameterChanges(JSONFields(.object(attributes), path: "attributes."))
-        } catch {
-            throw APIError.badRequest("bad request body: \(error.message)", field: error.field)
-        }
-        var parameters = existing?.parameters ?? [:]
-        for (key, value) in changes { parameters[key] = value }
-        return ShaperSpec(shaper: shaper, name: name, probability: toxicity, direction: stream, parameters: parameters)
+    /// The shapers loaded, when the toxic names one of cynic's (`cynic.NAME`) rather than a type
+    /// of toxiproxy's.
+    private func shaperNames(for toxic: ToxicInput) async -> [String] {
+        guard toxic.needsShaperNames else { return [] }
+        return await server.pluginListing().plugins.filter { $0.plugin.isShaper }.map(\.plugin.name)
     }
 
     static func toxic(_ name: String, of spec: ServiceSpec) throws(APIError) -> ShaperSpec {
@@ -224,30 +184,6 @@ struct ToxiproxyRoutes: Sendable {
     }
 
     static let toxicNotFound = ControlError(.notFound, "toxic not found")
-
-    private static func stream(_ fields: JSONFields) throws(APIError) -> ShaperDirection {
-        guard let text = try ProxyInput.string(fields, "stream"), !text.isEmpty else { return .downstream }
-        guard let direction = ShaperDirection(rawValue: text.lowercased()) else {
-            throw APIError.badRequest("stream was invalid, can be either upstream or downstream", field: "stream")
-        }
-        return direction
-    }
-
-    private static func toxicity(_ fields: JSONFields) throws(APIError) -> Double? {
-        do {
-            return try fields.probability("toxicity")
-        } catch {
-            throw APIError.badRequest("bad request body: \(error.message)", field: "toxicity")
-        }
-    }
-
-    private static func attributes(_ fields: JSONFields) throws(APIError) -> [String: JSONValue] {
-        guard let value = fields.values["attributes"], value != .null else { return [:] }
-        guard case .object(let attributes) = value else {
-            throw APIError.badRequest("bad request body: attributes: expected an object, got \(value.kind)", field: "attributes")
-        }
-        return attributes
-    }
 }
 
 /// A proxy as toxiproxy answers it.

@@ -52,6 +52,33 @@ struct ToxicMappingTests {
         let plain = ToxicJSON(ShaperSpec(shaper: "reset-after", name: "r", parameters: ["ms": ParameterInputs.text("10")]))
         #expect(plain.type == "reset_peer" && plain.attributes == ["timeout": ToxicJSON.AttributeValue.integer(10)])
     }
+
+    @Test("a body's toxic: defaults as toxiproxy's, an update keeps what it does not name")
+    func readsBodies() throws {
+        let body = try JSONValue.parse(Array(#"{"type": "latency", "attributes": {"latency": 100}, "colour": "red"}"#.utf8))
+        let toxic = try ToxicInput(new: body)
+        #expect(toxic.name == "latency_downstream" && toxic.stream == .downstream && toxic.toxicity == 1)
+        let made = try toxic.shaper(existing: nil, shaperNames: [])
+        #expect(made.parameters.mapValues(\.text) == ["ms": "100", "jitter_ms": "0", "mode": "per-chunk"])
+        let change = try JSONValue.parse(Array(#"{"attributes": {"jitter": 5}, "type": "timeout", "stream": "upstream"}"#.utf8))
+        let changed = try ToxicInput(update: change, of: made).shaper(existing: made, shaperNames: [])
+        #expect(changed.shaper == "latency" && changed.direction == .downstream && changed.name == "latency_downstream")
+        #expect(changed.parameters.mapValues(\.text) == ["ms": "100", "jitter_ms": "5", "mode": "per-chunk"])
+    }
+
+    @Test("an attribute too large for cynic's unit is refused, not wrapped to a small one",
+          arguments: [("bandwidth", "rate", UInt64.max / 1000 + 1), ("bandwidth", "rate", UInt64.max)])
+    func refusesAttributesThatOverflow(type: String, attribute: String, value: UInt64) throws {
+        let body = JSONValue.object(["type": .string(type), "attributes": .object([attribute: .unsigned(value)])])
+        let error = try #require(throws: APIError.self) { try ToxicInput(new: body).shaper(existing: nil, shaperNames: []) }
+        #expect(error.status == .badRequest)
+        #expect(error.field == "attributes.\(attribute)")
+        #expect(error.message == "bad request body: attributes.\(attribute): at most \(UInt64.max / 1000), got \(value)")
+        // The largest that fits is taken, in bytes per second.
+        let largest = JSONValue.object(["type": .string(type), "attributes": .object([attribute: .unsigned(UInt64.max / 1000)])])
+        let shaper = try ToxicInput(new: largest).shaper(existing: nil, shaperNames: [])
+        #expect(shaper.parameters["bytes_per_second"]?.text == String(UInt64.max / 1000 * 1000))
+    }
 }
 
 enum ParameterInputs {

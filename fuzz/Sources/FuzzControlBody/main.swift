@@ -1,8 +1,9 @@
 // The control API's request bodies: JSON read into a service, a shaper, a change of parameters,
-// or toxiproxy's proxies, as the routes read them before anything reaches the server.
+// or toxiproxy's proxies and toxics, as the routes read them before anything reaches the server.
 //
 // Checked: a body is taken or refused with a 4xx and a message; a service taken, written back as
-// the body a client would send for it, is taken as the same service.
+// the body a client would send for it, is taken as the same service; a toxic taken reads back as
+// a body that makes the same toxic, and its own body, sent as an update, leaves it as it is.
 @testable import CynicConfig
 @testable import CynicControl
 import Foundation
@@ -57,6 +58,21 @@ func body(for spec: ServiceSpec, enabled: Bool) -> JSONValue {
     return .object(fields)
 }
 
+/// The shapers cynic ships, as the toxic routes get their names from the server.
+let shaperNames = ["bandwidth", "latency", "limit", "reset-after", "slicer", "slow-close", "timeout"]
+
+/// A toxic as toxiproxy's clients read it back, its keys in order so two can be compared.
+func shown(_ shaper: ShaperSpec) -> [UInt8] {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
+    do {
+        return Array(try encoder.encode(ToxicJSON(shaper)))
+    } catch {
+        invariant(false, "a toxic could not be written: \(error)")
+        return []
+    }
+}
+
 func refused(_ error: APIError, by what: String) {
     invariant((400..<500).contains(Int(error.status.code)), "\(what): refused with \(error.status)")
     invariant(!error.message.isEmpty, "\(what): refused without a message")
@@ -99,6 +115,29 @@ public func fuzzControlBody(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
         _ = try ServiceRoutes.parameterChanges(JSONFields(request))
     } catch {
         refused(error, by: "PATCH parameters")
+    }
+
+    // toxiproxy's POST /proxies/NAME/toxics; then the same body as an update of the toxic made
+    do {
+        let shaper = try ToxicInput(new: request).shaper(existing: nil, shaperNames: shaperNames)
+        let first = shown(shaper)
+        let text = String(decoding: first, as: UTF8.self)
+        do {
+            // A toxic read back and sent again is the toxic it was read back as.
+            let again = try ToxicInput(new: try JSONValue.parse(first)).shaper(existing: nil, shaperNames: shaperNames)
+            invariant(shown(again) == first, "a toxic sent as it reads back is another: \(text) became \(String(decoding: shown(again), as: UTF8.self))")
+        } catch {
+            invariant(false, "a toxic sent as it reads back is refused: \(error)\n\(text)")
+        }
+        do {
+            // Updated with what made it, a toxic stays as it is.
+            let updated = try ToxicInput(update: request, of: shaper).shaper(existing: shaper, shaperNames: shaperNames)
+            invariant(shown(updated) == first, "a toxic updated with its own body changed: \(text) became \(String(decoding: shown(updated), as: UTF8.self))")
+        } catch {
+            invariant(false, "a toxic updated with its own body is refused: \(error)\n\(text)")
+        }
+    } catch {
+        refused(error, by: "POST /proxies/NAME/toxics")
     }
 
     // toxiproxy's POST /proxies, and /populate's list
