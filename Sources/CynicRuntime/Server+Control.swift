@@ -133,6 +133,16 @@ extension Server {
     /// Reads the plugin folders again, as the watcher does when a file changes: new and changed
     /// files are loaded (an unchanged file is not), files gone are retired.
     public func rescanPlugins() async -> PluginListing {
+        // What changed is decided in the change's turn: a swap the watcher began meanwhile is
+        // done by then, and its file no longer looks changed.
+        await serializedChange {
+            await installChanges(changedPluginFiles())
+            return pluginListing()
+        }
+    }
+
+    /// The plugin files new, rewritten or gone since the registry last looked.
+    private func changedPluginFiles() -> [String] {
         var found: Set<String> = []
         for directory in directories {
             do {
@@ -141,13 +151,11 @@ extension Server {
                 logger.warning("\(error)")
             }
         }
-        let changed = found.union(registry.knownFiles).sorted().filter { file in
+        return found.union(registry.knownFiles).sorted().filter { file in
             guard found.contains(file), let loaded = registry.plugin(providedBy: file)?.version,
                   let content = try? PluginFile.read(file, trust: trust) else { return true }
             return PluginCopies.version(of: content) != loaded
         }
-        if !changed.isEmpty { await pluginFilesChanged(changed) }
-        return pluginListing()
     }
 
     // MARK: Helpers

@@ -14,7 +14,17 @@ import Glibc
 /// generation or a removal means is the registry's decision; here it is carried out.
 extension Server {
     /// Called with the plugin files that changed on disk: appeared, rewritten or removed.
+    ///
+    /// A swap is a change to the services like a reload or an API call, and waits its turn with
+    /// them (`serializedChange`): it awaits as it resumes and starts services, and two swaps, or
+    /// a swap and an API change, interleaved there would leave a service on the generation of
+    /// whichever finished last, or bind one name twice.
     public func pluginFilesChanged(_ files: [String]) async {
+        await serializedChange { await installChanges(files) }
+    }
+
+    /// `pluginFilesChanged`, inside a change already under way (a rescan asked for by the API).
+    func installChanges(_ files: [String]) async {
         for file in files {
             // Whatever has the name is installed or refused with its reason: a dangling link or
             // a FIFO named `x.so` gets its "refused" line, not silence.
