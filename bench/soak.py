@@ -291,13 +291,18 @@ def services(upstream):
 class API:
     def __init__(self, port):
         self.port = port
-        self.timings = []  # (seconds, method, path, status)
+        self.timings = []  # (seconds, method, path, status, seconds connecting, seconds into the run)
         self.lock = threading.Lock()
+        self.epoch = time.monotonic()
 
     def call(self, method, path, body=None, expect=(200,)):
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         start = time.monotonic()
         try:
+            # Connected apart, so a slow call says whether its time went to the TCP handshake
+            # (a SYN dropped costs the client's 1 s retransmission) or to cynic's answer.
+            connection.connect()
+            connected = time.monotonic()
             payload = json.dumps(body) if body is not None else None
             connection.request(method, path, body=payload,
                                headers={"Content-Type": "application/json"} if payload else {})
@@ -307,7 +312,7 @@ class API:
             connection.close()
         elapsed = time.monotonic() - start
         with self.lock:
-            self.timings.append((elapsed, method, path, response.status))
+            self.timings.append((elapsed, method, path, response.status, connected - start, start - self.epoch))
         if response.status not in expect:
             raise RuntimeError(f"{method} {path} answered {response.status}: {data[:300]!r}")
         return json.loads(data) if data and response.getheader("Content-Type", "").startswith("application/json") else data
@@ -488,6 +493,8 @@ def main():
                     api_errors.append(str(error))
                 stop.wait(0.25)
 
+        swapped_at = []  # seconds into the run, for a slow API call's nearest swap
+
         def swapper():
             for g in range(1, swaps + 1):
                 if stop.wait(args.swap_seconds):
@@ -495,6 +502,7 @@ def main():
                 with gen_lock:
                     os.rename(os.path.join(staging, f"v{g}.so"), os.path.join(plugins, "soakswap.so"))
                     generation[0] = g
+                    swapped_at.append(time.monotonic() - api.epoch)
 
         outcomes = {name: [0, 0] for name in checks}
         seen_wrong.clear()
@@ -528,7 +536,15 @@ def main():
         total_ok = sum(a for a, _ in outcomes.values())
         total_wrong = sum(b for _, b in outcomes.values())
         api_times = sorted(t for t, *_ in api.timings)
-        slow_calls = [(round(t, 3), m, p, s) for t, m, p, s in api.timings if t >= 1.0]
+        def nearest_swap(at):
+            return min((w - at for w in swapped_at), key=abs, default=float("nan"))
+
+        def described(timing):
+            t, m, p, s, c, at = timing
+            return (f"{m} {p} → {s} in {t:.3f} s ({c:.3f} s connecting), {at:.1f} s in, "
+                    f"nearest swap {nearest_swap(at):+.2f} s")
+        slow_calls = [described(timing) for timing in api.timings if timing[0] >= 1.0]
+        slowest = [described(timing) for timing in sorted(api.timings, reverse=True)[:5]]
         print()
         print(f"soak: {duration / 60:.1f} min, {args.clients} clients, {len(checks)} services, "
               f"{generation[0]} plugin swaps, cynic {binary}")
@@ -544,6 +560,8 @@ def main():
                   f"p99 {api_times[min(len(api_times) - 1, int(len(api_times) * 0.99))] * 1000:.1f} ms, "
                   f"max {api_times[-1] * 1000:.1f} ms; {len(slow_calls)} took a second or more; "
                   f"{len(api_errors)} failed")
+            for line in slowest:
+                print(f"  slowest: {line}")
         if after:
             for key, unit in (("fds", "descriptors"), ("rss_kib", "KiB RSS"), ("threads", "threads")):
                 change = (after[key] - before[key]) / before[key] * 100
