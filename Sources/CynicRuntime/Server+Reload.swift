@@ -69,8 +69,8 @@ extension Server {
                 ReloadPlan.Wanted(spec: spec, listen: setups[spec.name].map { ListenSettings($0.behaviour.listen) } ?? ListenSettings())
             })
         // Bound, not yet accepting: the old services serve on until every one of these is bound.
-        // The actor is re-entered at these awaits: a plugin swapped meanwhile is not in `setups`,
-        // so a service this change touches starts on the generation current when it began.
+        // The actor is re-entered at these awaits, but no other change runs before this one is
+        // done (`serializedChange`), a hot swap included: the generations in `setups` stay current.
         var bound: [String: Service] = [:]
         for case .listen(let spec) in plan.steps {
             do {

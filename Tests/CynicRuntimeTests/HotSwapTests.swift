@@ -156,6 +156,45 @@ struct HotSwapTests {
         await fixture.stop()
     }
 
+    @Test("a service created while its plugin is swapped serves the new generation, not the one current when the creation began")
+    func swapDuringCreate() async throws {
+        // No watcher: the test makes each swap itself, at the same moment as a creation, ten
+        // times, so either may reach the server first (the creation binds its listener, awaiting,
+        // after it made its setup).
+        let folder = TemporaryFolder("cynic-swap"), staging = TemporaryFolder("cynic-staging")
+        try compileCPlugin(answeringPlugin(first: "gen-0 ", second: "done"), named: "swapme", into: folder.path)
+        let copies = try PluginCopies()
+        let log = CapturedLog()
+        let server = Server(directories: [PluginDirectory(path: folder.path)],
+                            source: .fixed([ServiceSpec(name: "swapme", behaviour: "swapme",
+                                                        address: .tcp(host: "127.0.0.1", port: 0), origin: "test")]),
+                            group: TestServices.group, controlLoop: TestServices.control.next(),
+                            logger: log.logger, copies: copies, watch: false, tls: TestServices.tls)
+        _ = try await server.start()
+        let versions = try (1...10).map { generation in
+            try compileCPlugin(answeringPlugin(first: "gen-\(generation) ", second: "done"),
+                               named: "v\(generation)", into: staging.path)
+        }
+        for (index, version) in versions.enumerated() {
+            let generation = index + 1
+            #expect(rename(version, folder.file("swapme.so")) == 0)
+            let spec = ServiceSpec(name: "extra-\(generation)", behaviour: "swapme",
+                                   address: .tcp(host: "127.0.0.1", port: 0), origin: "test")
+            async let created = server.createService(spec)
+            async let swapped: Void = server.pluginFilesChanged([folder.file("swapme.so")])
+            _ = try await created
+            await swapped
+            // Every service, the one just made included, answers with the generation installed.
+            for service in await server.runningServices {
+                let port = service.port
+                let answer = try await offThePool { try SwapFixture.answer(port: port) }
+                #expect(answer == "gen-\(generation) done", "\(service.spec.name) after swap \(generation)")
+            }
+        }
+        await server.stop()
+        copies.removeAll()
+    }
+
     @Test("100 swaps under concurrent load: zero failed requests, no descriptor or mapping left behind")
     func swapsUnderLoad() async throws {
         let fixture = try await SwapFixture(answeringPlugin(first: "gen-0 ", second: "done"))
