@@ -15,7 +15,7 @@ With --pin (two cores or more), cynic runs on the first core and the clients on 
 import argparse, json, os, shutil, socket, statistics, subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-from proxy import cynic_binary  # noqa: E402  (the bench folder is on sys.path)
+from proxy import cynic_binary, read_start_line  # noqa: E402  (the bench folder is on sys.path)
 
 SOURCE = r"""
 #include <cynic/plugin.h>
@@ -80,11 +80,13 @@ def main():
     compile_versions(SOURCE, staging, args.swaps + 1)
     os.rename(os.path.join(staging, "v0.so"), os.path.join(plugins, "swapme.so"))
 
-    cynic = subprocess.Popen(server_prefix + [binary, "serve", "swapme", "--port", "0", "--plugin-dir", plugins],
+    cynic = subprocess.Popen(server_prefix + [binary, "serve", "swapme", "--port", "0", "--plugin-dir", plugins, "--json"],
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
-        line = cynic.stdout.readline()
-        port = int(line.rsplit(":", 1)[1])
+        start = read_start_line(cynic)
+        if start is None:
+            sys.exit(f"cynic exited ({cynic.wait()}) before it listened")
+        port = start["services"][0]["port"]
         if pinned:
             os.sched_setaffinity(0, {cores[1]})
         stop = threading.Event()

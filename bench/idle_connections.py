@@ -24,7 +24,7 @@ second. --connections 0 opens as many as the open-file limit allows.
 import argparse, http.client, json, os, resource, selectors, socket, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-from proxy import cynic_binary  # noqa: E402  (the bench folder is on sys.path)
+from proxy import api_port, cynic_binary, read_start_line  # noqa: E402  (the bench folder is on sys.path)
 PER_SOURCE = 20000  # well under the 28k ephemeral ports of one source address
 
 
@@ -36,9 +36,9 @@ def status(pid, field):
     raise KeyError(field)
 
 
-def accepted(api_port):
-    """cynic's count of connections its one service has accepted, from the control API."""
-    connection = http.client.HTTPConnection("127.0.0.1", api_port, timeout=5)
+def accepted(port):
+    """cynic's count of connections its one service has accepted, from the control API on `port`."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
         connection.request("GET", "/services")
         services = json.loads(connection.getresponse().read())
@@ -71,20 +71,14 @@ def main():
     server_prefix = ["taskset", "-c", str(cores[0])] if pinned else []
     # The control API is on only to ask cynic when it accepted the probe (see below).
     server = subprocess.Popen(server_prefix + [binary, "serve", "noresponse", "--port", "0", "--param", "hold_ms=600000",
-                                               "--api", "127.0.0.1:0"],
+                                               "--api", "127.0.0.1:0", "--json"],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     clients = []
     try:
-        port = api_port = None
-        while port is None or api_port is None:
-            line = server.stdout.readline()
-            if not line:
-                sys.exit(f"cynic exited ({server.wait()}) before it listened")
-            address = line.rsplit(":", 1)[1].strip().rstrip("/")
-            if "control API listening on" in line:
-                api_port = int(address)
-            elif "listening on" in line:
-                port = int(address)
+        start = read_start_line(server)
+        if start is None:
+            sys.exit(f"cynic exited ({server.wait()}) before it listened")
+        port, control_port = start["services"][0]["port"], api_port(start)
         if pinned:
             os.sched_setaffinity(0, {cores[1]})
         time.sleep(0.2)
@@ -114,7 +108,7 @@ def main():
         # `connections.accepted`) has grown. (Counting cynic's descriptors in /proc/PID/fd, as this
         # did, takes 10-20 ms a look with 20,000 open: the look, not cynic, was the figure.)
         time.sleep(max(0.0, args.hold / 2 - 1.0))
-        accepted_before = accepted(api_port)
+        accepted_before = accepted(control_port)
         probe_started = time.monotonic()
         probe = socket.create_connection(("127.0.0.1", port), timeout=5)
         probe_connect = time.monotonic() - probe_started
@@ -122,7 +116,7 @@ def main():
         looks = []
         while time.monotonic() - probe_started < 5:
             look_started = time.monotonic()
-            grown = accepted(api_port) > accepted_before
+            grown = accepted(control_port) > accepted_before
             looks.append(time.monotonic() - look_started)
             if grown:
                 probe_accept = time.monotonic() - probe_started

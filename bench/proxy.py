@@ -29,7 +29,8 @@ time and count; --quick makes a short run (about a minute).
 nginx and wrk are installed with apt-get when missing and running as root; otherwise the script
 says which packages to install.
 """
-import argparse, datetime, http.client, json, os, re, select, shutil, socket, statistics, subprocess, sys, tempfile, time
+import argparse, datetime, http.client, json, os, re, select, shutil, socket, statistics, subprocess, sys, tempfile
+import threading, time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -203,25 +204,37 @@ def cynic_binary(configuration="release"):
                           capture_output=True, text=True).stdout.strip() + "/cynic"
 
 
+def read_start_line(process, seconds=30):
+    """cynic's start line (`--json`: one JSON object on standard output once everything listens:
+    each service's host and port, the control API's URL, ...), or None when cynic exits first.
+    Raises RuntimeError when it says nothing within `seconds`."""
+    ready, _, _ = select.select([process.stdout], [], [], seconds)
+    if not ready:
+        raise RuntimeError(f"cynic printed no start line within {seconds} s")
+    line = process.stdout.readline()
+    return json.loads(line) if line else None
+
+
+def api_port(start):
+    """The control API's port, from a start line whose API listens on TCP."""
+    return int(start["control_api"].rsplit(":", 1)[1])
+
+
 def start_cynic(binary, upstream, cores, started):
-    """cynic serve proxy; the port from its "listening on 127.0.0.1:PORT" line. Returns (port,
-    None), or (None, why) when that cynic cannot serve `proxy` (no such behaviour yet)."""
-    process = started.start(cores.server_command([binary, "serve", "proxy", "--port", "0",
+    """cynic serve proxy; the port from its start line. Returns (port, None), or (None, why) when
+    that cynic cannot serve `proxy` (no such behaviour yet)."""
+    process = started.start(cores.server_command([binary, "serve", "proxy", "--port", "0", "--json",
                                                   "--param", f"upstream=127.0.0.1:{upstream}"]),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # Its first line, or "" when it exits first; bounded, should it do neither.
-    ready, _, _ = select.select([process.stdout], [], [], 30)
-    line = process.stdout.readline() if ready else ""
-    match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-    if not match:
-        try:
-            process.wait(timeout=10)  # it closed its output: it is exiting
-        except subprocess.TimeoutExpired:
-            raise RuntimeError(f"cynic printed no 'listening on' line within 30 s: {line!r}")
+    start = read_start_line(process)
+    if start is None:
+        process.wait(timeout=10)  # it closed its output: it is exiting
         # Its last word is the reason (an unknown behaviour); info lines may come before it.
-        said = (line + process.stderr.read()).strip().splitlines()
+        said = process.stderr.read().strip().splitlines()
         return None, f"`{binary} serve proxy` exited with status {process.returncode}: " + (said[-1] if said else "(nothing)")
-    port = int(match.group(1))
+    # Its console, on standard error from here on, is read away so that the pipe never fills.
+    threading.Thread(target=lambda: shutil.copyfileobj(process.stderr, open(os.devnull, "w")), daemon=True).start()
+    port = start["services"][0]["port"]
     wait_until_accepting(port, process, "cynic")
     return port, None
 

@@ -31,7 +31,7 @@ import tempfile, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from proxy import cynic_binary, ensure_program, free_port, wait_until_accepting  # noqa: E402
+from proxy import api_port, cynic_binary, ensure_program, free_port, read_start_line, wait_until_accepting  # noqa: E402
 from hot_swap import SOURCE as HOT_SWAP_SOURCE, compile_versions  # noqa: E402
 
 TIMEOUT = 5.0  # any single client operation; the slow behaviours below are set to finish well within it
@@ -390,20 +390,14 @@ def main():
         log_path = os.path.join(work, "cynic.log")
         log = open(log_path, "w")
         environment = dict(os.environ, CYNIC_CA_DIR=os.path.join(work, "ca"))
-        cynic = subprocess.Popen([binary, "serve", "--api", "127.0.0.1:0", "--plugin-dir", plugins],
+        # Its start line on standard output (--json), its console in the log file.
+        cynic = subprocess.Popen([binary, "serve", "--api", "127.0.0.1:0", "--plugin-dir", plugins, "--json"],
                                  stdout=subprocess.PIPE, stderr=log, text=True, env=environment)
         children.append(cynic)
-        api_port = None
-        deadline = time.monotonic() + 30
-        while api_port is None and time.monotonic() < deadline:
-            line = cynic.stdout.readline()
-            if not line:
-                sys.exit(f"cynic exited ({cynic.wait()}) before its API listened; see {log_path}")
-            match = re.search(r"control API listening on http://127\.0\.0\.1:(\d+)", line)
-            api_port = int(match.group(1)) if match else None
-        # The rest of its console goes to the log file, so its pipe never fills.
-        threading.Thread(target=lambda: shutil.copyfileobj(cynic.stdout, log), daemon=True).start()
-        api = API(api_port)
+        start = read_start_line(cynic)
+        if start is None:
+            sys.exit(f"cynic exited ({cynic.wait()}) before its API listened; see {log_path}")
+        api = API(api_port(start))
 
         ports = {}
         for name, behaviour, parameters, extra in services(upstream):

@@ -38,6 +38,7 @@ for sanitizer in "${sanitizers[@]}"; do
     rm -rf "$reports"
     mkdir -p "$reports"
     reports_abs="$(cd "$reports" && pwd)"
+    link=()
     case "$sanitizer" in
         address)
             # Leaks are reported at exit by LeakSanitizer into the same files; halt at the first
@@ -51,13 +52,20 @@ for sanitizer in "${sanitizers[@]}"; do
         thread)
             # Go on after a report (every race in one run), and make a process with a report exit 66.
             export TSAN_OPTIONS="log_path=$reports_abs/tsan:halt_on_error=0:exitcode=66:report_signal_unsafe=0"
+            # The runtime is linked into each executable, which exports what clang's list of the
+            # runtime's symbols names; Swift's instrumentation also calls these, so a Swift
+            # plugin dlopen'ed by a TSan cynic would be refused ("undefined symbol:
+            # __tsan_external_write") without them.
+            for symbol in __tsan_external_read __tsan_external_write __tsan_ignore_thread_begin __tsan_ignore_thread_end; do
+                link+=(-Xlinker "--export-dynamic-symbol=$symbol")
+            done
             ;;
     esac
     # A Swift crash under a sanitizer: no backtracer (its own fork and ptrace fight the runtime).
     export SWIFT_BACKTRACE=enable=no
     started=$(date +%s)
     echo "== swift test --sanitize=$sanitizer --scratch-path $scratch ${extra[*]:-}"
-    swift test --sanitize="$sanitizer" --scratch-path "$scratch" "${extra[@]}" 2>&1 | tee "$scratch/test.log" | tail -n 40
+    swift test --sanitize="$sanitizer" --scratch-path "$scratch" "${link[@]}" "${extra[@]}" 2>&1 | tee "$scratch/test.log" | tail -n 40
     suite=${PIPESTATUS[0]}
     seconds=$(( $(date +%s) - started ))
     files=$(find "$reports" -type f | wc -l)
