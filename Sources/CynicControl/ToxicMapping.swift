@@ -91,14 +91,23 @@ struct ToxicJSON: Encodable {
     /// An attribute: toxiproxy's are integers; a cynic shaper's parameters keep their type.
     enum AttributeValue: Encodable, Equatable {
         case integer(UInt64)
+        case negative(Int64)
         case number(Double)
         case bool(Bool)
         case text(String)
 
+        /// A parameter's text as JSON: a number or a boolean only when a client sending it back
+        /// gives cynic the same text (`JSONValue.parameterText`), otherwise the text itself. "007",
+        /// "1e3" or "1.00055555556e+19" would come back as 7, 1000 and 10005555555600000000 — to a
+        /// plugin another value, or one it refuses — so they are shown as strings.
         init(parameterText text: String) {
-            if let integer = UInt64(text) {
+            if let integer = UInt64(text), String(integer) == text {
                 self = .integer(integer)
-            } else if let number = Double(text), number.isFinite {
+            } else if let integer = Int64(text), String(integer) == text {
+                self = .negative(integer)
+            } else if let number = Double(text), number.isFinite, number != number.rounded(), String(number) == text {
+                // Not a whole number: JSON readers take one written with a fraction or an
+                // exponent as an integer.
                 self = .number(number)
             } else if text == "true" || text == "false" {
                 self = .bool(text == "true")
@@ -111,6 +120,7 @@ struct ToxicJSON: Encodable {
             var container = encoder.singleValueContainer()
             switch self {
             case .integer(let value): try container.encode(value)
+            case .negative(let value): try container.encode(value)
             case .number(let value): try container.encode(value)
             case .bool(let value): try container.encode(value)
             case .text(let value): try container.encode(value)

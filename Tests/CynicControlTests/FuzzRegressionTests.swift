@@ -1,4 +1,5 @@
 @testable import CynicControl
+import Foundation
 import CynicTestSupport
 import Testing
 
@@ -18,5 +19,15 @@ struct FuzzRegressionTests {
         // Alone, as POST /services/NAME/shapers takes it, the same.
         guard case .object(let fields) = body, case .array(let shapers)? = fields["shapers"] else { return }
         #expect(throws: APIError.self) { try ServiceRoutes.newShaper(shapers[0]) }
+    }
+
+    @Test("a cynic shaper's parameter, shown as a toxic's attribute and sent back, is the same text (a number JSON reads as another is shown as a string)")
+    func toxicAttributeReadsBack() throws {
+        let body = try JSONValue.parse(try FuzzCorpus.bytes("control-body", "found-toxic-number-read-back-as-another"))
+        let shaper = try ToxicInput(new: body).shaper(existing: nil, shaperNames: ["bandwidth"])
+        #expect(shaper.parameters["bQby"]?.text == "1.00055555556e+19")
+        let shown = try JSONEncoder().encode(ToxicJSON(shaper))
+        let again = try ToxicInput(new: try JSONValue.parse(Array(shown))).shaper(existing: nil, shaperNames: ["bandwidth"])
+        #expect(again.parameters.mapValues(\.text) == shaper.parameters.mapValues(\.text), "\(String(decoding: shown, as: UTF8.self))")
     }
 }

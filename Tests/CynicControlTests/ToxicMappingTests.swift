@@ -53,6 +53,15 @@ struct ToxicMappingTests {
         #expect(plain.type == "reset_peer" && plain.attributes == ["timeout": ToxicJSON.AttributeValue.integer(10)])
     }
 
+    @Test("a parameter is shown as a JSON number only when sending that number back gives the same text", arguments: [
+        ("200", ToxicJSON.AttributeValue.integer(200)), ("-5", .negative(-5)), ("0.5", .number(0.5)), ("true", .bool(true)),
+        ("007", .text("007")), ("1e3", .text("1e3")), ("1.50", .text("1.50")), ("1.00055555556e+19", .text("1.00055555556e+19")),
+        ("per-chunk", .text("per-chunk")),
+    ])
+    func attributeValues(text: String, shown: ToxicJSON.AttributeValue) {
+        #expect(ToxicJSON.AttributeValue(parameterText: text) == shown)
+    }
+
     @Test("a body's toxic: defaults as toxiproxy's, an update keeps what it does not name")
     func readsBodies() throws {
         let body = try JSONValue.parse(Array(#"{"type": "latency", "attributes": {"latency": 100}, "colour": "red"}"#.utf8))
