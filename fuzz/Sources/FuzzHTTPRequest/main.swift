@@ -2,9 +2,9 @@
 // HTTPRequestAssembler, the pipeline an HTTP behaviour's connection has (Service.swift), and each
 // request lent to a plugin as a `cynic_http_request`.
 //
-// Checked: whole or in pieces, the bytes give the same requests; a refusal is answered with a
-// 400, 413 or 431 and nothing is handed on after it; no body passes the cap; the C view of a request
-// says what the request says.
+// Checked: whole or in pieces, the bytes give the same requests and the same answer; a refusal
+// is answered once, with a 400, 413 or 431, and nothing is handed on after it; no body passes the
+// cap; the C view of a request says what the request says.
 import CCynicPlugin
 @testable import CynicRuntime
 #if canImport(Glibc)
@@ -83,15 +83,27 @@ func checkCView(of request: CollectedRequest) {
     }
 }
 
-/// What the pipeline handed on, how many of those came before the client closed, and what it
-/// answered before the close (a refusal at the close has nobody left to answer).
-func inputs(of bytes: [UInt8], pieceSize: Int) -> (inputs: [Input], beforeClose: Int, answer: [UInt8]) {
+/// A socket's half-close, as EmbeddedChannel has none: a refusal closes its output and goes on
+/// reading (the lingering close), which EmbeddedChannel would take for a close of the whole
+/// channel. Here the output's close is taken and nothing more is written.
+final class HalfClosingSocket: ChannelOutboundHandler {
+    typealias OutboundIn = NIOAny
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        guard mode == .output else { return context.close(mode: mode, promise: promise) }
+        promise?.succeed(())
+    }
+}
+
+/// What the pipeline handed on, and what it answered, for a client that sends `bytes` in pieces
+/// of `pieceSize` and then its FIN (a refusal lingers until then: it is handed on at the FIN).
+func inputs(of bytes: [UInt8], pieceSize: Int) -> (inputs: [Input], answer: [UInt8]) {
     let channel = EmbeddedChannel()
     let collector = Collector()
     var answer: [UInt8] = []
-    var beforeClose = 0
     do {
         let handlers = channel.pipeline.syncOperations
+        try handlers.addHandler(HalfClosingSocket())
         try handlers.addHandler(HTTPRequestAssembler.decoder(bounding: limits))
         try handlers.addHandler(HTTPRequestAssembler(maxHeaderBytes: limits.maxHeaderBytes, maxBodyBytes: limits.maxBodyBytes))
         try handlers.addHandler(collector)
@@ -101,13 +113,13 @@ func inputs(of bytes: [UInt8], pieceSize: Int) -> (inputs: [Input], beforeClose:
             try channel.writeInbound(ByteBuffer(bytes: bytes[offset..<end]))
             offset = end
         }
+        channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
         while let written = try channel.readOutbound(as: ByteBuffer.self) { answer += Array(written.readableBytesView) }
-        beforeClose = collector.inputs.count
         _ = try channel.finish()
     } catch {
         invariant(false, "the pipeline threw: \(error)")
     }
-    return (collector.inputs, beforeClose, answer)
+    return (collector.inputs, answer)
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -116,13 +128,16 @@ public func fuzzHTTPRequest(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
     let whole = inputs(of: input, pieceSize: max(input.count, 1))
     let pieces = inputs(of: input, pieceSize: 1 + input.count % 7)
     invariant(whole.inputs == pieces.inputs, "the requests depend on how the bytes arrived:\n\(whole.inputs)\n\(pieces.inputs)")
+    invariant(whole.answer == pieces.answer, "the answer depends on how the bytes arrived")
 
     let refusals = whole.inputs.filter { $0 == .badRequest }.count
     invariant(refusals <= 1 && (refusals == 0 || whole.inputs.last == .badRequest), "something was handed on after a refusal")
     let answer = String(decoding: whole.answer, as: UTF8.self)
-    if refusals == 1, whole.beforeClose == whole.inputs.count {
+    if refusals == 1 {
+        // Every refusal is answered, one at the client's FIN too: it can still read.
         invariant(["HTTP/1.1 400 ", "HTTP/1.1 413 ", "HTTP/1.1 431 "].contains { answer.hasPrefix($0) }, "a refusal answered with \(answer.debugDescription)")
-    } else if refusals == 0 {
+        invariant(answer.components(separatedBy: "HTTP/1.1 ").count == 2, "more than one answer: \(answer.debugDescription)")
+    } else {
         invariant(whole.answer.isEmpty, "an answer without a refusal: \(answer.debugDescription)")
     }
     return 0
