@@ -12,7 +12,7 @@ served, and failed requests. Loopback only; bounded by SWAPS and a per-swap time
 
 With --pin (two cores or more), cynic runs on the first core and the clients on the second.
 """
-import argparse, json, os, shutil, socket, statistics, subprocess, sys, tempfile, threading, time
+import argparse, json, os, shutil, socket, subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from proxy import cynic_binary, read_start_line  # noqa: E402  (the bench folder is on sys.path)

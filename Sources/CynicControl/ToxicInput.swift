@@ -63,8 +63,8 @@ struct ToxicInput {
                 }
                 // In cynic's unit the value must still be a number: a rate of 2^64 / 1000 KB/s
                 // and more would wrap to a trickle.
-                if values[attribute.name]!.multipliedReportingOverflow(by: attribute.scale).overflow {
-                    throw APIError.badRequest("bad request body: attributes.\(attribute.name): at most \(UInt64.max / attribute.scale), got \(values[attribute.name]!)",
+                if let given = values[attribute.name], given.multipliedReportingOverflow(by: attribute.scale).overflow {
+                    throw APIError.badRequest("bad request body: attributes.\(attribute.name): at most \(UInt64.max / attribute.scale), got \(given)",
                                               field: "attributes.\(attribute.name)")
                 }
             }
