@@ -66,15 +66,29 @@ struct SwapFixture {
     }
 
     /// Waits until new connections get `expected`.
-    func waitForAnswer(_ expected: String, timeout: Double = 10) async throws -> Bool {
+    func waitForAnswer(_ expected: String, timeout: Double = 30) async throws -> Bool {
+        try await missedAnswer(expected, timeout: timeout) == nil
+    }
+
+    /// Waits until new connections get `expected`: nil then, or, after `timeout` seconds, what the
+    /// last connection got instead, for the failure message.
+    func missedAnswer(_ expected: String, timeout: Double = 30) async throws -> String? {
         let port = self.port
         return try await offThePool {
-            let deadline = Date().addingTimeInterval(timeout)
-            while Date() < deadline {
-                if (try? Self.answer(port: port)) == expected { return true }
+            let start = Date()
+            var last = "nothing"
+            while Date().timeIntervalSince(start) < timeout {
+                do {
+                    let (bytes, end) = try SocketClient(port: port).receiveAll()
+                    let answer = String(decoding: bytes, as: UTF8.self)
+                    if answer == expected { return nil }
+                    last = "'\(answer)' then \(end)"
+                } catch {
+                    last = "\(error)"
+                }
                 usleep(5_000)
             }
-            return false
+            return "\(last), \(Int(Date().timeIntervalSince(start))) s after the wait began"
         }
     }
 
@@ -171,9 +185,12 @@ struct HotSwapTests {
                             group: TestServices.group, controlLoop: TestServices.control.next(),
                             logger: log.logger, copies: copies, watch: false, tls: TestServices.tls)
         _ = try await server.start()
-        let versions = try (1...10).map { generation in
-            try compileCPlugin(answeringPlugin(first: "gen-\(generation) ", second: "done"),
-                               named: "v\(generation)", into: staging.path)
+        let stagingPath = staging.path
+        let versions = try await offThePool {
+            try (1...10).map { generation in
+                try compileCPlugin(answeringPlugin(first: "gen-\(generation) ", second: "done"),
+                                   named: "v\(generation)", into: stagingPath)
+            }
         }
         for (index, version) in versions.enumerated() {
             let generation = index + 1
@@ -212,10 +229,15 @@ struct HotSwapTests {
             }.count
         }
         let mappingsBefore = try mappings()
-        // The versions are built first: the test measures swapping, not the compiler.
-        let versions = try (1...100).map { generation in
-            try compileCPlugin(answeringPlugin(first: "gen-\(generation) ", second: "done"),
-                               named: "v\(generation)", into: fixture.staging.path)
+        // The versions are built first: the test measures swapping, not the compiler. Off the
+        // pool: a hundred runs of cc would hold one of its few threads for many seconds, and every
+        // other test waiting for it.
+        let staging = fixture.staging.path
+        let versions = try await offThePool {
+            try (1...100).map { generation in
+                try compileCPlugin(answeringPlugin(first: "gen-\(generation) ", second: "done"),
+                                   named: "v\(generation)", into: staging)
+            }
         }
         let load = LoadCounter()
         let port = fixture.port
@@ -237,8 +259,13 @@ struct HotSwapTests {
             }
         }
         for (index, version) in versions.enumerated() {
+            let generation = index + 1
             #expect(rename(version, fixture.folder.file("swapme.so")) == 0)
-            #expect(try await fixture.waitForAnswer("gen-\(index + 1) done"), "generation \(index + 1)")
+            let missed = try await fixture.missedAnswer("gen-\(generation) done")
+            #expect(missed == nil, """
+                generation \(generation) not served: the last connection got \(missed ?? ""); the log ends
+                \(fixture.log.text.split(separator: "\n").suffix(6).joined(separator: "\n"))
+                """)
         }
         load.stop()
         _ = try await offThePool { for client in clients { client.wait() } }
