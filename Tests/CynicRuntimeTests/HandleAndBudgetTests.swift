@@ -104,14 +104,20 @@ struct HandleAndBudgetTests {
         // Clients that never read: the budget fills, with bytes queued and one write in NIO's hands.
         var clients: [SocketClient] = []
         for service in [plain, shaped, plain, shaped] { clients.append(try SocketClient(port: service.port)) }
+        // Every one accepted before they close: one still in the backlog would be accepted after,
+        // flood, and hold bytes the reader below is owed.
         var deadline = Date().addingTimeInterval(10)
-        while budget.queuedBytes < 16 << 20, Date() < deadline { usleep(20_000) }
+        while budget.queuedBytes < 16 << 20 || plain.acceptedConnections < 2 || shaped.acceptedConnections < 2,
+              Date() < deadline { usleep(20_000) }
         #expect(budget.queuedBytes >= 16 << 20, "filled to \(budget.queuedBytes)")
         #expect(budget.queuedBytes <= budget.limit)
+        #expect(plain.acceptedConnections == 2 && shaped.acceptedConnections == 2)
         clients.removeAll()
         deadline = Date().addingTimeInterval(20)
-        while budget.queuedBytes != 0, Date() < deadline { usleep(20_000) }
+        while budget.queuedBytes != 0 || plain.openConnections + shaped.openConnections != 0,
+              Date() < deadline { usleep(20_000) }
         #expect(budget.queuedBytes == 0)
+        #expect(plain.openConnections + shaped.openConnections == 0)
         // A reader, afterwards, takes the whole bound: 24 blocks, then CYNIC_ERR_FULL.
         let (bytes, _) = try await offThePool { try SocketClient(port: plain.port).receiveAll(timeout: 60) }
         #expect(bytes.count == (24 << 20) + "resumed=244\n".utf8.count)

@@ -217,7 +217,7 @@ struct HotSwapTests {
         let fixture = try await SwapFixture(answeringPlugin(first: "gen-0 ", second: "done"))
         let copiesDirectory = fixture.copies.directory
         func mappings() throws -> Int {
-            try String(contentsOfFile: "/proc/self/maps", encoding: .utf8)
+            try procFileText("/proc/self/maps")
                 .split(separator: "\n").filter { $0.contains(copiesDirectory) }.count
         }
         /// Descriptors open on a plugin file or a private copy: a loader that leaks one per swap
@@ -275,7 +275,7 @@ struct HotSwapTests {
         // one stays mapped.
         let deadline = Date().addingTimeInterval(20)
         while try mappings() > mappingsBefore, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        let left = try String(contentsOfFile: "/proc/self/maps", encoding: .utf8)
+        let left = try procFileText("/proc/self/maps")
             .split(separator: "\n").filter { $0.contains(copiesDirectory) }
         let status = await fixture.server.statusLines().joined(separator: "\n")
         #expect(left.count == mappingsBefore, "\(left.joined(separator: "\n"))\n\(status)")

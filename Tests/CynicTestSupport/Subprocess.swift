@@ -18,16 +18,19 @@ public func runProgram(_ executable: String, _ arguments: [String], input: Strin
                        environment: [String: String]? = nil, timeout: Double = 60) throws -> ProgramResult {
     let child = try ChildProcess(executable, arguments, environment: environment ?? [:], standardInput: .pipe)
     child.writeInputAndClose(Array((input ?? "").utf8))
-    // Read both pipes while the program runs, so a chatty one cannot block on a full pipe.
+    // Read both pipes while the program runs, so a chatty one cannot block on a full pipe. On
+    // threads of their own, not Dispatch's global queue: on Linux that queue shares its few
+    // threads with Swift's cooperative pool, where the caller usually is, blocked here; many tests
+    // running programs at once would each wait for a reader that waits for one of them.
     let collected = CollectedOutput()
     let readers = DispatchGroup()
     readers.enter()
-    DispatchQueue.global().async {
+    Thread.detachNewThread {
         collected.set(\.out, child.readOutputToEnd())
         readers.leave()
     }
     readers.enter()
-    DispatchQueue.global().async {
+    Thread.detachNewThread {
         collected.set(\.err, child.readErrorToEnd())
         readers.leave()
     }

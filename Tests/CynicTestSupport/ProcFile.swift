@@ -1,0 +1,21 @@
+import Foundation
+
+/// The whole text of a file in /proc, read to its end.
+///
+/// Not `String(contentsOfFile:)`: /proc files say they are empty, and Foundation then reads one
+/// page of them. `/proc/self/maps` of a test process is four or more pages, so a mapping past the
+/// first was never seen.
+public func procFileText(_ path: String) throws -> String {
+    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+    guard descriptor >= 0 else { throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: path]) }
+    defer { close(descriptor) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 64 << 10)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+        if count < 0, errno == EINTR { continue }
+        guard count > 0 else { break }
+        bytes.append(contentsOf: chunk[..<count])
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
