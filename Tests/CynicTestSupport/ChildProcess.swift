@@ -184,7 +184,8 @@ public final class ChildProcess: @unchecked Sendable {
         return owned.remove(descriptor)
     }
 
-    private static func readToEndAndClose(_ descriptor: Int32) -> [UInt8] {
+    /// Everything `descriptor` gives until its end (or an error); closes it.
+    static func readToEndAndClose(_ descriptor: Int32) -> [UInt8] {
         defer { close(descriptor) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 << 10)
