@@ -55,9 +55,15 @@ struct SwapFixture {
         #expect(rename(built, folder.file("swapme.so")) == 0)
     }
 
+    /// What a new connection gets, and how it ended (blocking: call it off the cooperative pool).
+    static func reply(port: Int) throws -> (text: String, end: SocketClient.Received) {
+        let (bytes, end) = try SocketClient(port: port).receiveAll()
+        return (String(decoding: bytes, as: UTF8.self), end)
+    }
+
     /// What a new connection gets (blocking: call it off the cooperative pool).
     static func answer(port: Int) throws -> String {
-        String(decoding: try SocketClient(port: port).receiveAll().bytes, as: UTF8.self)
+        try reply(port: port).text
     }
 
     func answer() async throws -> String {
@@ -79,8 +85,7 @@ struct SwapFixture {
             var last = "nothing"
             while Date().timeIntervalSince(start) < timeout {
                 do {
-                    let (bytes, end) = try SocketClient(port: port).receiveAll()
-                    let answer = String(decoding: bytes, as: UTF8.self)
+                    let (answer, end) = try Self.reply(port: port)
                     if answer == expected { return nil }
                     last = "'\(answer)' then \(end)"
                 } catch {
